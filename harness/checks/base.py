@@ -1,0 +1,52 @@
+"""What every check receives, and the check function type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from harness.cases import Case
+from harness.results import CheckResult, Device, Level
+
+
+@dataclass
+class GradeOptions:
+    """Knobs that the CLI passes down to checks. Defaults are what `eval` uses."""
+
+    sandbox: str = "auto"
+    """Sandbox backend for untrusted work: auto | local | bwrap | container."""
+    compile_timeout_s: float = 600.0
+    run_timeout_s: float = 300.0
+    reference: Path | None = None
+    """Explicit reference.py for `check --level run` (--reference / --op)."""
+    timed_iters: int | None = None
+    """Override the runner's timed iterations (tests use few)."""
+
+
+@dataclass
+class CheckContext:
+    """Everything a check may look at. Checks must not mutate it, except `state`."""
+
+    case: Case | None
+    """None for `kernelgrade check PROJECT_DIR` on a bare project."""
+    text: str
+    """The model's whole answer ('' for a bare project)."""
+    project_dir: Path | None
+    """The extracted (or given) kernel-builder project; None when there is none."""
+    level: Level
+    device: Device
+    artifacts: Path
+    """A folder for this trial's logs and build outputs."""
+    options: GradeOptions = field(default_factory=GradeOptions)
+    prior: dict[str, CheckResult] = field(default_factory=dict)
+    """Results of the checks that ran before this one."""
+    state: dict[str, object] = field(default_factory=dict)
+    """Hand-over between checks of one trial (e.g. compile -> sass: the cubin paths)."""
+
+
+class Check(Protocol):
+    def __call__(self, ctx: CheckContext) -> CheckResult: ...
+
+
+CheckFn = Callable[[CheckContext], CheckResult]

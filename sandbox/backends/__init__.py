@@ -1,0 +1,64 @@
+"""Sandbox backends behind one interface (`--sandbox auto|local|bwrap|container`).
+
+`auto` picks the strongest available backend; the result names the one used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from sandbox.exec import ExecResult
+from sandbox.limits import Limits
+
+
+class Backend(Protocol):
+    name: str
+
+    def available(self) -> bool: ...
+
+    def run(self, cmd: list[str], *, cwd: Path, limits: Limits, env_extra: dict[str, str] | None,
+            ro_paths: tuple[Path, ...], gpu: bool, network: bool, stdin_data: bytes | None,
+            pass_fds: tuple[int, ...]) -> ExecResult: ...
+
+
+def _backends() -> dict[str, Backend]:
+    from sandbox.backends.local import LocalBackend
+
+    table: dict[str, Backend] = {"local": LocalBackend()}
+    try:
+        from sandbox.backends.bwrap import BwrapBackend
+
+        table["bwrap"] = BwrapBackend()
+    except ImportError:
+        pass
+    try:
+        from sandbox.backends.container import ContainerBackend
+
+        table["container"] = ContainerBackend()
+    except ImportError:
+        pass
+    return table
+
+
+#: Strongest first. The container backend is chosen by auto only when its image exists.
+AUTO_ORDER = ("container", "bwrap", "local")
+
+
+def resolve_backend(name: str = "auto") -> Backend:
+    from harness.errors import UserError
+
+    table = _backends()
+    if name == "auto":
+        for candidate in AUTO_ORDER:
+            if candidate in table and table[candidate].available():
+                return table[candidate]
+        return table["local"]
+    if name not in table:
+        raise UserError(f"--sandbox {name}: unknown backend (choose auto, local, bwrap or container)")
+    if not table[name].available():
+        raise UserError(f"--sandbox {name}: not available on this machine")
+    return table[name]
+
+
+__all__ = ["AUTO_ORDER", "Backend", "resolve_backend"]

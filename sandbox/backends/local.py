@@ -1,0 +1,23 @@
+"""The weakest backend: a child process in its own session with rlimits and a
+scrubbed environment. It cannot stop reads of world-readable files or network use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sandbox.exec import ExecResult, run_local
+from sandbox.limits import Limits, scrubbed_env
+
+
+class LocalBackend:
+    name = "local"
+
+    def available(self) -> bool:
+        return True
+
+    def run(self, cmd: list[str], *, cwd: Path, limits: Limits, env_extra: dict[str, str] | None = None,
+            ro_paths: tuple[Path, ...] = (), gpu: bool = False, network: bool = False,
+            stdin_data: bytes | None = None, pass_fds: tuple[int, ...] = ()) -> ExecResult:
+        env = scrubbed_env(str(cwd), env_extra)
+        return run_local(cmd, cwd=cwd, limits=limits, env=env, stdin_data=stdin_data,
+                         pass_fds=pass_fds, backend_name=self.name)

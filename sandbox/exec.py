@@ -1,0 +1,145 @@
+"""Run an untrusted command: own session, rlimits, scrubbed env, wall-clock kill of
+the whole process group, bounded output. Backends wrap the command line
+(sandbox/backends/); this module owns the process lifecycle.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.limits import Limits, apply_rlimits, scrubbed_env
+
+
+@dataclass
+class ExecResult:
+    returncode: int | None
+    """None when the command was killed by the timeout."""
+    stdout: str
+    stderr: str
+    timed_out: bool
+    wall_s: float
+    backend: str
+    stdout_bytes: int = 0
+    """Total bytes the command wrote to stdout (only the tail is kept)."""
+    stderr_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
+    """How the sandbox contained things (killed by timeout, output truncated, ...)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    @property
+    def signal_name(self) -> str | None:
+        if self.returncode is not None and self.returncode < 0:
+            return signal.Signals(-self.returncode).name
+        return None
+
+
+class _TailReader(threading.Thread):
+    """Drain a pipe, keeping only the last `keep` bytes so a flood cannot fill memory."""
+
+    def __init__(self, stream, keep: int) -> None:
+        super().__init__(daemon=True)
+        self.stream, self.keep = stream, keep
+        self.buf = bytearray()
+        self.total = 0
+
+    def run(self) -> None:
+        while chunk := self.stream.read(65536):
+            self.total += len(chunk)
+            self.buf += chunk
+            if len(self.buf) > 2 * self.keep:
+                del self.buf[: len(self.buf) - self.keep]
+
+    def text(self) -> str:
+        data = bytes(self.buf[-self.keep:])
+        prefix = f"[... {self.total - len(data)} bytes cut ...]\n" if self.total > len(data) else ""
+        return prefix + data.decode("utf-8", errors="replace")
+
+
+def run_local(
+    cmd: list[str],
+    *,
+    cwd: Path,
+    limits: Limits = Limits(),
+    env: dict[str, str] | None = None,
+    stdin_data: bytes | None = None,
+    pass_fds: tuple[int, ...] = (),
+    backend_name: str = "local",
+    apply_limits: bool = True,
+) -> ExecResult:
+    """Start `cmd` in its own session with rlimits; kill its process group on timeout.
+
+    `env` is used as given (callers build it with scrubbed_env); None means scrubbed_env(cwd).
+    """
+    env = env if env is not None else scrubbed_env(str(cwd))
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, pass_fds=pass_fds,
+        preexec_fn=(lambda: apply_rlimits(limits)) if apply_limits else None,
+    )
+    readers = [_TailReader(proc.stdout, limits.output_bytes), _TailReader(proc.stderr, limits.output_bytes)]
+    for r in readers:
+        r.start()
+    if stdin_data is not None:
+        try:
+            proc.stdin.write(stdin_data)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+    timed_out = False
+    notes: list[str] = []
+    try:
+        proc.wait(timeout=limits.wall_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        notes.append(f"killed after {limits.wall_s:g} s wall-clock (whole process group)")
+    finally:
+        # Always clear the group: a child may have left grandchildren behind.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+    for r in readers:
+        r.join(timeout=5)
+    out, err = readers
+    for name, r in (("stdout", out), ("stderr", err)):
+        if r.total > limits.output_bytes:
+            notes.append(f"{name} truncated: kept the last {limits.output_bytes} of {r.total} bytes")
+    return ExecResult(
+        returncode=None if timed_out else proc.returncode, stdout=out.text(), stderr=err.text(),
+        timed_out=timed_out, wall_s=time.monotonic() - start, backend=backend_name,
+        stdout_bytes=out.total, stderr_bytes=err.total, notes=notes,
+    )
+
+
+def run_sandboxed(
+    cmd: list[str],
+    *,
+    cwd: Path,
+    limits: Limits = Limits(),
+    backend: str = "auto",
+    env_extra: dict[str, str] | None = None,
+    ro_paths: tuple[Path, ...] = (),
+    gpu: bool = False,
+    network: bool = False,
+    stdin_data: bytes | None = None,
+    pass_fds: tuple[int, ...] = (),
+) -> ExecResult:
+    """Run untrusted `cmd` with `cwd` as the only writable place (where the backend can
+    enforce it). `ro_paths` are extra read-only binds (toolchain, venv) for stronger
+    backends. The chosen backend's name is in the result."""
+    from sandbox.backends import resolve_backend
+
+    impl = resolve_backend(backend)
+    return impl.run(cmd, cwd=cwd, limits=limits, env_extra=env_extra, ro_paths=ro_paths,
+                    gpu=gpu, network=network, stdin_data=stdin_data, pass_fds=pass_fds)
