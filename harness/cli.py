@@ -1,0 +1,83 @@
+"""The `kernelgrade` command. Each command lives in harness/commands/<name>.py and
+exposes `register(app)`; this module only wires them and maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from harness.errors import KernelgradeError
+
+app = typer.Typer(
+    name="kernelgrade",
+    help="Write and evaluate agent skills for GPU kernel work, graded by compiling and running.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Command modules, in the order `--help` lists them.
+COMMAND_MODULES = [
+    "harness.commands.eval",
+    "harness.commands.check",
+    "harness.commands.validate",
+    "harness.commands.runs",
+    "harness.commands.rescore",
+    "harness.commands.serve_local",
+    "harness.commands.generate",
+    "harness.commands.plot",
+]
+
+err_console = Console(stderr=True)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue  # that command has not been written yet
+            raise
+        module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _register_all()
+    try:
+        app(args=argv, standalone_mode=False)
+    except KernelgradeError as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        return err.exit_code
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except typer.Exit as ex:
+        return ex.exit_code
+    except SystemExit as ex:  # click's usage errors
+        return int(ex.code or 0)
+    except Exception as err:  # click usage errors arrive as ClickException
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            return 2
+        if isinstance(err, click.exceptions.Abort):
+            err_console.print("interrupted")
+            return 130
+        raise
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
