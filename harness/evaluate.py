@@ -1,0 +1,235 @@
+"""The eval workflow: cases x models x arms x runs, stored before graded, resumable.
+
+Library first: the CLI (harness/commands/eval.py) only parses options and renders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from pydantic import BaseModel
+
+from harness.cases import Case, load_cases, parse_cases
+from harness.checks import GradeOptions
+from harness.config import Config, load_config
+from harness.errors import UserError
+from harness.grading import grade_answer
+from harness.models.base import Completion, ModelCallError, ModelClient
+from harness.models.registry import ModelSpec, check_key, make_client, resolve
+from harness.paths import artifacts_dir
+from harness.prompts import build_prompt
+from harness.provenance import environment, kernelgrade_version
+from harness.store import Store, TrialRow, now
+
+log = logging.getLogger(__name__)
+
+ARMS = ("baseline", "with_skill")
+
+
+class EvalOptions(BaseModel):
+    skill_dir: Path
+    cases_path: Path
+    models: list[str]
+    runs: int = 1
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = 4
+    max_tokens: int = 4096
+    temperature: float | None = 1.0
+    level: str = "auto"
+    device: str = "cuda"
+    sandbox: str = "auto"
+    timeout_s: float = 300.0
+    attempts: int = 5
+    max_cost: float | None = None
+
+
+@dataclass
+class Progress:
+    """Callbacks for the CLI's progress bar; the library never prints."""
+
+    on_start: Callable[[int], None] = lambda total: None
+    on_trial: Callable[[TrialRow, str], None] = lambda trial, outcome: None
+
+
+@dataclass
+class _RunState:
+    cost: float = 0.0
+    stop_reason: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _skill_record(skill_dir: Path) -> dict:
+    from harness.skills import load_skill, validate_skill
+
+    errors = [f for f in validate_skill(skill_dir) if f.severity == "error"]
+    if errors:
+        first = errors[0]
+        raise UserError(f"{skill_dir}: invalid skill: {first.key}: {first.reason}"
+                        + (f" (+{len(errors) - 1} more; run kernelgrade validate)" if len(errors) > 1 else ""))
+    skill = load_skill(skill_dir)
+    block = skill.prompt_block()
+    return {"name": skill.name, "path": str(skill_dir), "sha256": skill.sha256, "block": block,
+            "chars": len(block), "estimated_tokens": skill.estimated_tokens}
+
+
+@contextlib.contextmanager
+def _endpoints(specs: list[ModelSpec]) -> Iterator[dict[str, str | None]]:
+    """Start the embedded local server when a `local` model is asked for; stop it after."""
+    urls: dict[str, str | None] = {s.name: None for s in specs}
+    with contextlib.ExitStack() as stack:
+        if any(s.provider == "local" for s in specs):
+            from harness.models.local_server import local_endpoint
+
+            base_url, model_id = stack.enter_context(local_endpoint())
+            for s in specs:
+                if s.provider == "local":
+                    urls[s.name] = base_url
+        yield urls
+
+
+def _clients(specs: list[ModelSpec], urls: dict[str, str | None], opts: EvalOptions) -> dict[str, ModelClient]:
+    return {s.name: make_client(s, timeout_s=opts.timeout_s, attempts=opts.attempts,
+                                base_url_override=urls.get(s.name)) for s in specs}
+
+
+def start_eval(opts: EvalOptions, store: Store) -> str:
+    """Validate everything that can be wrong before any model call, then create the run."""
+    config = load_config()
+    cases = load_cases(opts.cases_path)
+    skill = _skill_record(opts.skill_dir)
+    if opts.runs < 1:
+        raise UserError("--runs must be at least 1")
+    if opts.concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
+    specs = [resolve(m, config, base_url=opts.base_url, api_key_env=opts.api_key_env) for m in opts.models]
+    for spec in specs:
+        check_key(spec)
+    from harness.levels import resolve_level
+
+    level = resolve_level(opts.level, opts.device)  # type: ignore[arg-type]
+    env = environment(with_torch=any(c.kernel for c in cases))
+    config_record = opts.model_dump(mode="json") | {"resolved_level": level,
+                                                    "models_resolved": [s.__dict__ for s in specs]}
+    run_id = store.create_run(kind="eval", config=config_record, env=env, skill=skill,
+                              cases=[c.model_dump(mode="json") for c in cases])
+    store.add_trials(run_id, [(c.id, s.name, arm, i) for i in range(opts.runs)
+                              for s in specs for c in cases for arm in ARMS])
+    return run_id
+
+
+def _grade_and_store(store: Store, trial: TrialRow, case: Case, text: str, *, level: str,
+                     device: str, sandbox: str) -> str:
+    folder = artifacts_dir(trial.run_id) / f"trial-{trial.id}" / f"grade-{now().replace(':', '')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    grade = grade_answer(case, text, level=level, device=device, artifacts=folder,  # type: ignore[arg-type]
+                         options=GradeOptions(sandbox=sandbox))
+    store.record_grade(trial.id, level=level, device=device, verdict=grade.score.verdict,
+                       grade=grade.model_dump(mode="json"), version=kernelgrade_version())
+    return grade.score.verdict
+
+
+def _do_trial(store: Store, trial: TrialRow, case: Case, client: ModelClient, skill_block: str,
+              opts: EvalOptions, level: str, config: Config, state: _RunState) -> str:
+    """Call the model (unless answered already), store the answer, then grade it."""
+    if trial.status != "answered":
+        prompt = build_prompt(case, skill_block if trial.arm == "with_skill" else None)
+        request = prompt.request(max_tokens=opts.max_tokens, temperature=opts.temperature)
+        store.record_prompt(trial.id, prompt.model_dump(), prompt.sha256,
+                            request.model_dump(exclude={"system", "user"}))
+        try:
+            completion: Completion = client.complete(request)
+        except ModelCallError as err:
+            store.record_error(trial.id, str(err))
+            return "error"
+        store.record_completion(trial.id, completion.model_dump())
+        cost = config.cost_usd(completion.model, completion.input_tokens, completion.output_tokens,
+                               completion.cached_tokens)
+        with state.lock:
+            state.cost += cost or 0.0
+            if opts.max_cost is not None and state.cost >= opts.max_cost and not state.stop_reason:
+                state.stop_reason = f"--max-cost {opts.max_cost:g} USD reached ({state.cost:.4f} USD)"
+        text = completion.text
+    else:
+        text = (trial.completion or {}).get("text", "")
+    return _grade_and_store(store, trial, case, text, level=level, device=opts.device, sandbox=opts.sandbox)
+
+
+def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
+    """Finish every trial of the run that has no answer (pending or error) or no grade.
+
+    Used for a new run and for --resume alike. Returns the final run status.
+    """
+    progress = progress or Progress()
+    run = store.get_run(run_id)
+    opts = EvalOptions.model_validate({k: v for k, v in run.config.items() if k in EvalOptions.model_fields})
+    level = run.config["resolved_level"]
+    config = load_config()
+    cases = {c.id: c for c in parse_cases(run.cases, source=f"run {run_id}")}
+    specs = [resolve(m, config, base_url=opts.base_url, api_key_env=opts.api_key_env) for m in opts.models]
+    for spec in specs:
+        check_key(spec)
+    todo = [t for t in store.trials(run_id) if t.status != "answered" or t.grade is None]
+    progress.on_start(len(todo))
+    state = _RunState()
+    store.set_run_status(run_id, "running")
+    skill_block = (run.skill or {}).get("block", "")
+    status = "finished"
+    with _endpoints(specs) as urls:
+        clients = _clients(specs, urls, opts)
+        pool = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix="trial")
+        pending: dict[Future, TrialRow] = {}
+        queue = list(todo)
+        try:
+            while queue or pending:
+                while queue and len(pending) < opts.concurrency and not state.stop_reason:
+                    trial = queue.pop(0)
+                    fut = pool.submit(_do_trial, store, trial, cases[trial.case_id], clients[trial.model],
+                                      skill_block, opts, level, config, state)
+                    pending[fut] = trial
+                if not pending:
+                    break  # stopped by --max-cost with work left
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    trial = pending.pop(fut)
+                    try:
+                        outcome = fut.result()
+                    except Exception as err:  # kernelgrade bug: keep the run going, record it
+                        log.exception("trial %s crashed", trial.id)
+                        store.record_error(trial.id, f"internal: {type(err).__name__}: {err}", calls=0)
+                        outcome = "error"
+                    progress.on_trial(trial, outcome)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            store.set_run_status(run_id, "interrupted")
+            raise
+        pool.shutdown(wait=True)
+    if state.stop_reason:
+        status = "interrupted"
+        log.warning("%s; resume with: kernelgrade eval --resume %s", state.stop_reason, run_id)
+    store.set_run_status(run_id, status)
+    return status
+
+
+def rescore(run_id: str, store: Store, *, level: str, device: str, sandbox: str = "auto",
+            progress: Progress | None = None) -> int:
+    """Re-grade every answered trial with today's checks; appends grades. Returns the count."""
+    from harness.levels import resolve_level
+
+    progress = progress or Progress()
+    run = store.get_run(run_id)
+    resolved = resolve_level(level, device)  # type: ignore[arg-type]
+    cases = {c.id: c for c in parse_cases(run.cases, source=f"run {run_id}")}
+    answered = store.trials(run_id, status="answered")
+    progress.on_start(len(answered))
+    for trial in answered:
+        verdict = _grade_and_store(store, trial, cases[trial.case_id], (trial.completion or {}).get("text", ""),
+                                   level=resolved, device=device, sandbox=sandbox)
+        progress.on_trial(trial, verdict)
+    return len(answered)

@@ -1,0 +1,60 @@
+"""The one small interface every model back end implements."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from pydantic import BaseModel
+
+
+class ChatRequest(BaseModel):
+    """A single-turn request. Sampling settings are explicit and stored with the run."""
+
+    system: str
+    user: str
+    max_tokens: int = 4096
+    temperature: float | None = 1.0
+    """None leaves the provider's default (recorded as such)."""
+
+
+class Completion(BaseModel):
+    text: str
+    model: str
+    """The model id the provider reports (may differ from the alias asked for)."""
+    provider: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    """Input tokens served from the provider's prompt cache (counted within input_tokens
+    for OpenAI; reported separately by Anthropic, where we add them to input_tokens too)."""
+    latency_s: float = 0.0
+    stop_reason: str | None = None
+    attempts: int = 1
+
+
+ErrorKind = Literal["rate_limit", "server", "timeout", "connection", "auth", "bad_request", "other"]
+
+
+class ModelCallError(Exception):
+    """A failed call. Retryable kinds are retried with backoff; the final failure is
+    stored on the trial as an error, never graded as a failed answer."""
+
+    RETRYABLE = {"rate_limit", "server", "timeout", "connection"}
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in self.RETRYABLE
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.args[0]}"
+
+
+class ModelClient(Protocol):
+    provider: str
+    model: str
+
+    def complete(self, request: ChatRequest) -> Completion: ...

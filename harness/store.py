@@ -1,0 +1,231 @@
+"""Runs, trials, responses and grades in SQLite (WAL).
+
+Every model response is written before it is graded, so an interrupted run
+resumes without calling the model again for answered trials, and `rescore`
+re-grades stored responses with today's checks (e.g. later on an H100 node).
+Grades are appended, never overwritten: the latest grade of a trial is current.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from pydantic import BaseModel
+
+from harness.errors import UserError
+from harness.paths import db_path
+
+SCHEMA_VERSION = 1
+
+TrialStatus = Literal["pending", "answered", "error"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,              -- eval | generate
+    created TEXT NOT NULL,
+    status TEXT NOT NULL,            -- running | finished | interrupted
+    config TEXT NOT NULL,            -- JSON: options as given (models, runs, level, ...)
+    env TEXT NOT NULL,               -- JSON: provenance
+    skill TEXT,                      -- JSON: name, path, sha256, block (the text sent)
+    cases TEXT NOT NULL              -- JSON: the case list as loaded
+);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    case_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    arm TEXT NOT NULL,               -- baseline | with_skill
+    run_index INTEGER NOT NULL,
+    status TEXT NOT NULL,            -- pending | answered | error
+    prompt TEXT,                     -- JSON Prompt
+    prompt_sha256 TEXT,
+    request TEXT,                    -- JSON sampling settings
+    completion TEXT,                 -- JSON Completion
+    error TEXT,
+    calls INTEGER NOT NULL DEFAULT 0, -- model calls made for this trial (attempts included)
+    updated TEXT NOT NULL,
+    UNIQUE (run_id, case_id, model, arm, run_index)
+);
+CREATE TABLE IF NOT EXISTS grades (
+    id INTEGER PRIMARY KEY,
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    graded TEXT NOT NULL,
+    level TEXT NOT NULL,
+    device TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    grade TEXT NOT NULL,             -- JSON harness.grading.Grade
+    version TEXT NOT NULL            -- kernelgrade version that graded
+);
+CREATE INDEX IF NOT EXISTS grades_trial ON grades (trial_id, id);
+CREATE INDEX IF NOT EXISTS trials_run ON trials (run_id);
+"""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    """Time for humans, 48 random bits so two runs started in the same second never collide."""
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(6)
+
+
+class TrialRow(BaseModel):
+    id: int
+    run_id: str
+    case_id: str
+    model: str
+    arm: str
+    run_index: int
+    status: TrialStatus
+    prompt: dict | None = None
+    prompt_sha256: str | None = None
+    request: dict | None = None
+    completion: dict | None = None
+    error: str | None = None
+    calls: int = 0
+    grade: dict | None = None
+    """The latest grade (harness.grading.Grade as a dict), None if never graded."""
+    graded: str | None = None
+
+
+class RunRow(BaseModel):
+    id: str
+    kind: str
+    created: str
+    status: str
+    config: dict
+    env: dict
+    skill: dict | None
+    cases: list[dict]
+
+
+class Store:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0,
+                                   isolation_level=None)  # autocommit; explicit BEGIN where needed
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process kill
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise UserError(f"{self.path}: written by a newer kernelgrade (schema {row[0]})")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _exec(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, args)
+
+    # runs -----------------------------------------------------------------
+    def create_run(self, *, kind: str, config: dict, env: dict, skill: dict | None,
+                   cases: list[dict], run_id: str | None = None) -> str:
+        run_id = run_id or new_run_id()
+        self._exec("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
+                   (run_id, kind, now(), "running", json.dumps(config), json.dumps(env),
+                    json.dumps(skill) if skill is not None else None, json.dumps(cases)))
+        return run_id
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        self._exec("UPDATE runs SET status=? WHERE id=?", (status, run_id))
+
+    def get_run(self, run_id: str) -> RunRow:
+        row = self._exec("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            matches = self._exec("SELECT id FROM runs WHERE id LIKE ?", (f"{run_id}%",)).fetchall()
+            if len(matches) == 1:
+                return self.get_run(matches[0][0])
+            raise UserError(f"run {run_id!r}: not found in {self.path}"
+                            + (f" ({len(matches)} runs start with it)" if matches else ""))
+        return RunRow(id=row["id"], kind=row["kind"], created=row["created"], status=row["status"],
+                      config=json.loads(row["config"]), env=json.loads(row["env"]),
+                      skill=json.loads(row["skill"]) if row["skill"] else None,
+                      cases=json.loads(row["cases"]))
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        rows = self._exec("""
+            SELECT r.id, r.kind, r.created, r.status, r.config,
+                   COUNT(t.id) AS trials,
+                   SUM(t.status='answered') AS answered,
+                   SUM(t.status='error') AS errors
+            FROM runs r LEFT JOIN trials t ON t.run_id = r.id
+            GROUP BY r.id ORDER BY r.created DESC, r.id DESC""").fetchall()
+        return [dict(r) | {"config": json.loads(r["config"])} for r in rows]
+
+    # trials ---------------------------------------------------------------
+    def add_trials(self, run_id: str, keys: list[tuple[str, str, str, int]]) -> None:
+        """Insert (case_id, model, arm, run_index) rows as pending; existing rows are kept."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO trials (run_id, case_id, model, arm, run_index, status, updated)"
+                    " VALUES (?,?,?,?,?, 'pending', ?)",
+                    [(run_id, c, m, a, i, now()) for c, m, a, i in keys])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def record_prompt(self, trial_id: int, prompt: dict, prompt_sha256: str, request: dict) -> None:
+        self._exec("UPDATE trials SET prompt=?, prompt_sha256=?, request=?, updated=? WHERE id=?",
+                   (json.dumps(prompt), prompt_sha256, json.dumps(request), now(), trial_id))
+
+    def record_completion(self, trial_id: int, completion: dict) -> None:
+        """Stored before grading: from here on the trial never calls the model again."""
+        self._exec("UPDATE trials SET status='answered', completion=?, error=NULL,"
+                   " calls=calls+?, updated=? WHERE id=?",
+                   (json.dumps(completion), int(completion.get("attempts", 1)), now(), trial_id))
+
+    def record_error(self, trial_id: int, error: str, calls: int = 1) -> None:
+        self._exec("UPDATE trials SET status='error', error=?, calls=calls+?, updated=? WHERE id=?",
+                   (error, calls, now(), trial_id))
+
+    def record_grade(self, trial_id: int, *, level: str, device: str, verdict: str,
+                     grade: dict, version: str) -> None:
+        self._exec("INSERT INTO grades (trial_id, graded, level, device, verdict, grade, version)"
+                   " VALUES (?,?,?,?,?,?,?)",
+                   (trial_id, now(), level, device, verdict, json.dumps(grade), version))
+
+    def trials(self, run_id: str, *, status: TrialStatus | None = None) -> list[TrialRow]:
+        sql = """
+            SELECT t.*, g.grade AS grade_json, g.graded AS graded_at FROM trials t
+            LEFT JOIN grades g ON g.id = (SELECT MAX(id) FROM grades WHERE trial_id = t.id)
+            WHERE t.run_id = ?"""
+        args: tuple = (run_id,)
+        if status is not None:
+            sql += " AND t.status = ?"
+            args += (status,)
+        sql += " ORDER BY t.id"
+        out = []
+        for r in self._exec(sql, args).fetchall():
+            out.append(TrialRow(
+                id=r["id"], run_id=r["run_id"], case_id=r["case_id"], model=r["model"], arm=r["arm"],
+                run_index=r["run_index"], status=r["status"],
+                prompt=json.loads(r["prompt"]) if r["prompt"] else None, prompt_sha256=r["prompt_sha256"],
+                request=json.loads(r["request"]) if r["request"] else None,
+                completion=json.loads(r["completion"]) if r["completion"] else None,
+                error=r["error"], calls=r["calls"],
+                grade=json.loads(r["grade_json"]) if r["grade_json"] else None, graded=r["graded_at"]))
+        return out
+
+    def iter_run_ids(self) -> Iterator[str]:
+        for (run_id,) in self._exec("SELECT id FROM runs ORDER BY created").fetchall():
+            yield run_id
