@@ -1,0 +1,185 @@
+"""The reference kernel projects (kernels_reference/<op>/) are sound: their build.toml is
+accepted by the kernels parser, reference.py honours the DESIGN contract, and each op's
+CPU twin, built for real against the installed torch, matches the PyTorch reference on
+every test shape and dtype, called through the project's own Python package.
+
+Each CPU twin is built once per content hash (a ~30 s compile, in a child process so the
+test process only loads the finished .so) and kept in the build cache
+(KERNELGRADE_CACHE, else the platform cache dir).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from harness.project import read_project
+from sandbox.builder_files import REGISTRATION_H, extension_name, ops_py
+from sandbox.cache import BuildCache, content_key, read_tree
+
+REF_ROOT = Path(__file__).resolve().parent.parent / "kernels_reference"
+OPS = sorted(p.name for p in REF_ROOT.iterdir() if (p / "reference.py").is_file())
+DEFAULT_TOL = {"float32": (1e-4, 1e-4), "bfloat16": (1e-2, 1e-2), "float16": (1e-2, 1e-2)}
+BUILD_TIMEOUT_S = 900
+
+
+def load_reference(op: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"kgref_reference_{op}", REF_ROOT / op / "reference.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _build_cpu_extension(root: Path) -> tuple[Path, str]:
+    """Build the project's CPU kernels + torch binding as kernel-builder would for the cpu
+    backend (-DCPU_KERNEL, builder-supplied registration.h). Returns (cache entry, ext name)."""
+    project = read_project(root)
+    sources = [s for k in project.kernels_for("cpu") for s in k.src]
+    sources += [s for s in project.torch_src if s.endswith((".cpp", ".cc"))]
+    key = content_key(files=read_tree(root), torch=torch.__version__, python=sys.version,
+                      registration=REGISTRATION_H, purpose="reference-cpu-test")
+    ext = extension_name(project.name, "cpu", key)
+    log_holder: dict[str, str] = {}
+
+    def build(tmp: Path) -> bool:
+        inc = tmp / "include"
+        inc.mkdir()
+        (inc / "registration.h").write_text(REGISTRATION_H)
+        script = textwrap.dedent(f"""
+            from torch.utils.cpp_extension import load
+            load(name={ext!r}, sources={[str(root / s) for s in sources]!r},
+                 extra_cflags=["-DCPU_KERNEL", "-O3"], extra_include_paths={[str(inc)]!r},
+                 build_directory={str(tmp)!r}, verbose=False)
+        """)
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              timeout=BUILD_TIMEOUT_S)
+        log_holder["log"] = proc.stdout[-4000:] + proc.stderr[-4000:]
+        return proc.returncode == 0 and (tmp / f"{ext}.so").is_file()
+
+    entry, _hit = BuildCache("reference-cpu").get_or_build(key, build)
+    assert entry is not None and (entry / f"{ext}.so").is_file(), (
+        f"CPU build of {root.name} failed:\n{log_holder.get('log', '')}")
+    return entry, ext
+
+
+@pytest.fixture(scope="session")
+def cpu_package(tmp_path_factory):
+    """op -> the op's Python package (torch-ext/<name>/ + generated _ops.py + built .so)."""
+    loaded: dict[str, ModuleType] = {}
+
+    def get(op: str) -> ModuleType:
+        if op in loaded:
+            return loaded[op]
+        root = REF_ROOT / op
+        project = read_project(root)
+        entry, ext = _build_cpu_extension(root)
+        pkg_name = project.name.replace("-", "_")
+        pkg_dir = tmp_path_factory.mktemp(f"pkg_{op}") / pkg_name
+        shutil.copytree(project.python_package_dir, pkg_dir)
+        (pkg_dir / "_ops.py").write_text(ops_py(ext))
+        shutil.copy2(entry / f"{ext}.so", pkg_dir / f"{ext}.so")
+        mod_name = f"kgref_pkg_{op}"
+        spec = importlib.util.spec_from_file_location(mod_name, pkg_dir / "__init__.py",
+                                                      submodule_search_locations=[str(pkg_dir)])
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        spec.loader.exec_module(module)
+        loaded[op] = module
+        return module
+
+    return get
+
+
+def test_there_are_reference_ops():
+    for op in ("rmsnorm", "softmax", "gelu_tanh", "geglu", "layernorm_adaln", "residual_rmsnorm", "rotary"):
+        if (REF_ROOT / op).is_dir():
+            assert op in OPS
+    assert "rmsnorm" in OPS
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_build_toml_accepted_by_kernels_parser(op):
+    import kernels._rust as kernels_rust  # the parser the builder itself uses (kernels pinned)
+
+    build = kernels_rust.Build.open(str(REF_ROOT / op))
+    backends = sorted(str(b).lower() for b in build.general.backends)
+    assert any("cuda" in b for b in backends) and any("cpu" in b for b in backends), backends
+    project = read_project(REF_ROOT / op)
+    assert project.edition == 5
+    cuda, cpu = project.kernels_for("cuda"), project.kernels_for("cpu")
+    assert cuda and cpu
+    assert all(k.cuda_capabilities == ["9.0"] for k in cuda)
+    for rel in [s for k in project.kernels for s in k.src] + project.torch_src:
+        assert (REF_ROOT / op / rel).is_file(), rel
+    assert (project.python_package_dir / "__init__.py").is_file()
+    # kernel-builder supplies these; a project must not ship them.
+    assert not list((REF_ROOT / op).rglob("registration.h"))
+    assert not list((REF_ROOT / op).rglob("_ops.py"))
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_reference_contract(op):
+    ref = load_reference(op)
+    assert isinstance(ref.API, str) and ref.API.isidentifier()
+    assert ref.SHAPES and ref.TEST_SHAPES and ref.DTYPES
+    assert all(math.prod(s) <= 1 << 20 for s in ref.TEST_SHAPES), "test shapes must stay <= 1M elements"
+    # Some shape must have a last dim that is not a multiple of any vector width.
+    assert any(s[-1] % 8 for s in ref.SHAPES) and any(s[-1] % 8 for s in ref.TEST_SHAPES)
+    for dtype in ref.DTYPES:
+        for shape in ref.SHAPES:
+            assert ref.bytes_moved(shape, dtype) > 0 and ref.flops(shape, dtype) > 0
+    gen = torch.Generator().manual_seed(0)
+    args = ref.make_inputs(ref.TEST_SHAPES[0], ref.DTYPES[0], gen)
+    again = ref.make_inputs(ref.TEST_SHAPES[0], ref.DTYPES[0], torch.Generator().manual_seed(0))
+    for a, b in zip(args, again):
+        if isinstance(a, torch.Tensor):
+            assert torch.equal(a, b), "make_inputs must be a function of the generator's seed"
+    out = ref.reference(*args)
+    outs = out if isinstance(out, tuple) else (out,)
+    for o in outs:
+        assert torch.isfinite(o.float()).all()
+        assert o.float().abs().max() > 0, "reference output is all zeros on its own inputs"
+
+
+def _cases():
+    for op in OPS:
+        ref = load_reference(op)
+        for dtype in ref.DTYPES:
+            yield pytest.param(op, dtype, id=f"{op}-{dtype}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("op", "dtype"), list(_cases()))
+def test_cpu_twin_matches_reference(op, dtype, cpu_package):
+    ref = load_reference(op)
+    pkg = cpu_package(op)
+    fn = getattr(pkg, ref.API)
+    atol, rtol = getattr(ref, "TOLERANCE", DEFAULT_TOL).get(dtype, DEFAULT_TOL[dtype])
+    for i, shape in enumerate(ref.TEST_SHAPES):
+        gen = torch.Generator().manual_seed(1000 + i)
+        args = ref.make_inputs(shape, dtype, gen)
+        clones = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+        expected = ref.reference(*args)
+        got = fn(*args)
+        exp_t = expected if isinstance(expected, tuple) else (expected,)
+        got_t = got if isinstance(got, tuple) else (got,)
+        assert len(got_t) == len(exp_t)
+        for g, e in zip(got_t, exp_t):
+            assert g.dtype == e.dtype and g.shape == e.shape, (shape, g.dtype, g.shape)
+            err = (g.float() - e.float()).abs().max().item()
+            assert torch.allclose(g.float(), e.float(), atol=atol, rtol=rtol), (
+                f"{op} {dtype} {shape}: max abs err {err:.3g}")
+        for a, c in zip(args, clones):  # the op must not modify its inputs
+            if isinstance(a, torch.Tensor):
+                assert torch.equal(a, c), f"{op} {dtype} {shape}: input modified"
