@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _register_all()
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone_mode=False: click returns typer.Exit's code instead of raising it
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int):
+            return rc
     except KernelgradeError as err:
         err_console.print(f"[red]error:[/red] {err}", highlight=False)
         return err.exit_code
