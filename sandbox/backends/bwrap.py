@@ -1,0 +1,173 @@
+"""bubblewrap backend: a fresh mount, pid, network, ipc, uts and user namespace with a
+read-only system, tmpfs HOME and /tmp, and the workspace as the only writable place.
+
+The process lifecycle (rlimits, pids cgroup, wall-clock kill, bounded output) is
+sandbox.exec.run_local's; this module only builds the bwrap command line.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from sandbox.exec import ExecResult, run_local
+from sandbox.limits import Limits, scrubbed_env
+
+log = logging.getLogger(__name__)
+
+#: HOME inside the sandbox: an empty tmpfs, never the user's home.
+SANDBOX_HOME = "/home/sandbox"
+HOME_TMPFS_MB = 64
+
+# Top-level directories that are symlinks into /usr on merged-/usr systems.
+_ROOT_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+# The /etc files a compiler and Python need; not the whole /etc (no shadow, no ssh keys).
+_ETC_FILES = (
+    "passwd", "group", "nsswitch.conf", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
+    "alternatives", "localtime", "timezone", "os-release", "debian_version", "mime.types",
+    "ssl/certs", "ca-certificates.conf", "nvidia", "OpenCL", "vulkan",
+)
+
+
+def _kernelgrade_dirs() -> list[Path]:
+    """kernelgrade's own packages (for runners that import them), not the whole checkout:
+    a checkout may hold .env files or other runs' artifacts."""
+    root = Path(__file__).resolve().parents[2]
+    return [root / name for name in ("sandbox", "harness", "kernels_reference") if (root / name).is_dir()]
+
+
+def _cuda_dirs() -> list[Path]:
+    found: list[Path] = []
+    for var in ("CUDA_HOME", "CUDA_PATH"):
+        if value := os.environ.get(var):
+            found.append(Path(value))
+    if nvcc := shutil.which("nvcc"):
+        found.append(Path(nvcc).resolve().parent.parent)
+    found += [Path(p) for p in sorted(glob.glob("/usr/local/cuda*")) + sorted(glob.glob("/opt/cuda*"))]
+    return found
+
+
+def default_ro_paths() -> list[Path]:
+    """Read-only binds every command gets: the Python environment, CUDA toolkit, kernelgrade."""
+    return [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), *_cuda_dirs(), *_kernelgrade_dirs()]
+
+
+def gpu_device_nodes() -> list[str]:
+    return sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri"))
+
+
+def bwrap_command(
+    cmd: list[str],
+    *,
+    cwd: Path,
+    ro_paths: tuple[Path, ...] | list[Path] = (),
+    gpu: bool = False,
+    network: bool = False,
+    tmp_mb: int = 1024,
+    bwrap: str = "bwrap",
+) -> list[str]:
+    """The bwrap command line that runs `cmd` with `cwd` as the only writable directory.
+
+    Paths keep their host names inside, so commands and paths passed by callers work as is."""
+    args = [bwrap, "--unshare-all"]
+    if network:
+        args.append("--share-net")
+    args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    args += ["--ro-bind", "/usr", "/usr"]
+    for name in _ROOT_DIRS:
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), str(host)]
+    for name in _ETC_FILES:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    if network:
+        for name in ("resolv.conf", "hosts"):
+            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--size", str(int(tmp_mb) * 1024 * 1024), "--tmpfs", "/tmp"]
+    args += ["--size", str(HOME_TMPFS_MB * 1024 * 1024), "--tmpfs", SANDBOX_HOME]
+    seen: set[str] = set()
+    for path in [*ro_paths]:
+        path = Path(path).absolute()
+        key = str(path)
+        if key in seen or key.startswith("/usr/") or key == "/usr":
+            continue
+        seen.add(key)
+        if path.exists():
+            args += ["--ro-bind", key, key]
+        else:
+            log.debug("bwrap: read-only path %s does not exist; not bound", path)
+    if gpu:
+        for node in gpu_device_nodes():
+            args += ["--dev-bind", node, node]
+        # The CUDA driver reads PCI topology from sysfs.
+        args += ["--ro-bind-try", "/sys", "/sys"]
+    workspace = str(Path(cwd).absolute())
+    args += ["--bind", workspace, workspace, "--chdir", workspace]
+    return [*args, "--", *cmd]
+
+
+@functools.lru_cache(maxsize=1)
+def _probe() -> tuple[bool, str]:
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return False, "bwrap not on PATH (scripts/install_system.sh installs bubblewrap)"
+    probe = bwrap_command(["/usr/bin/true"], cwd=Path("/tmp"), bwrap=exe)
+    try:
+        proc = subprocess.run(probe, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"bwrap probe failed: {exc}"
+    if proc.returncode != 0:
+        return False, f"bwrap cannot create namespaces here: {proc.stderr.strip()[:200]}"
+    return True, exe
+
+
+def unavailable_reason() -> str | None:
+    ok, detail = _probe()
+    return None if ok else detail
+
+
+class BwrapBackend:
+    name = "bwrap"
+
+    def available(self) -> bool:
+        return _probe()[0]
+
+    def contains(self, escape: str) -> str | None:
+        from sandbox.backends.capabilities import contains
+
+        return contains(self.name, escape)
+
+    def run(self, cmd: list[str], *, cwd: Path, limits: Limits, env_extra: dict[str, str] | None = None,
+            ro_paths: tuple[Path, ...] = (), gpu: bool = False, network: bool = False,
+            stdin_data: bytes | None = None, pass_fds: tuple[int, ...] = ()) -> ExecResult:
+        ok, exe = _probe()
+        if not ok:
+            raise RuntimeError(exe)
+        env = scrubbed_env(SANDBOX_HOME, env_extra)
+        env["TMPDIR"] = "/tmp"
+        full = bwrap_command(cmd, cwd=cwd, ro_paths=(*ro_paths, *default_ro_paths()), gpu=gpu,
+                             network=network, tmp_mb=limits.file_mb, bwrap=exe)
+        guards = [
+            f"environment: allowlist only, {len(env)} variables (no *KEY*/*TOKEN*/*SECRET* names)",
+            "filesystem: new mount namespace; /usr, a few /etc files and the toolchain read-only; "
+            f"HOME ({SANDBOX_HOME}) and /tmp are empty tmpfs; only {cwd} is writable",
+            "network: shared with the host (network=True)" if network
+            else "network: none (own network namespace, loopback only inside)",
+            "processes: own pid namespace; killing bwrap kills every process in it",
+            "privileges: all capabilities dropped",
+            f"devices: minimal /dev{' plus GPU nodes ' + ', '.join(gpu_device_nodes()) if gpu else ''}",
+        ]
+        return run_local(full, cwd=cwd, limits=limits, env=env, stdin_data=stdin_data,
+                         pass_fds=pass_fds, backend_name=self.name, guards=guards)
+
+
+__all__ = ["BwrapBackend", "bwrap_command", "default_ro_paths", "unavailable_reason"]
