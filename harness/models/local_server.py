@@ -230,15 +230,14 @@ class LocalServer:
         self.n_ctx = n_ctx or self.n_ctx
         self.threads = threads or self.threads
         model = self.model_path or find_model_file()
-        _check_server_installed()
         if self.n_ctx < 256:
             raise UserError(f"--ctx: {self.n_ctx} is too small (at least 256 tokens)")
-
         chosen = self.port is not None
         if chosen and not _port_free(self.host, self.port):
             raise UserError(
                 f"--port: {self.host}:{self.port} is already in use (choose another port, or omit --port to pick a free one)"
             )
+        _check_server_installed()
         for attempt in range(_PORT_RETRIES):
             if not chosen:
                 self.port = _free_port(self.host)
