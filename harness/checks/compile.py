@@ -1,0 +1,187 @@
+"""The `compile` check: build every CUDA kernel source and the torch binding for the
+H100 targets the project (and the case) ask for, compile-only, through the cache.
+With `--device cpu` it also builds the CPU kernels into a loadable extension
+(sandbox.build_cpu), which the run check then loads.
+
+Hands over to later checks in ctx.state: "cuda_objects" (objects with SASS, for
+the sass check), "compile_units" (all unit results), "cpu_build" (the CPU build).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from harness.checks.base import CheckContext
+from harness.errors import UserError
+from harness.project import ProjectInfo, read_project
+from harness.results import CheckResult, Finding
+
+log = logging.getLogger(__name__)
+
+NAME = "compile"
+#: Errors shown per failed unit (the full log keeps the rest).
+MAX_ERRORS_PER_UNIT = 3
+
+
+def _build_env(ctx: CheckContext, plan_needs_torch: bool):
+    """Tools, include dirs, versions. Returns (BuildEnv, Includes, nvcc Tool) or a reason."""
+    from sandbox import toolchain
+    from sandbox.headers import HEADER_WHEELS, ensure_math_headers
+    from sandbox.nvcc import BuildEnv, Includes
+
+    nvcc = toolchain.find_nvcc()
+    if nvcc is None:
+        return None, "nvcc not found (PATH, CUDA_HOME or the nvidia-cuda-nvcc package)"
+    cxx = toolchain.find_cxx()
+    includes = Includes(cuda=toolchain.cuda_include_dirs(nvcc.path))
+    versions = {"nvcc": toolchain.tool_version(nvcc.path),
+                "cxx": toolchain.tool_version(cxx.path) if cxx else ""}
+    aliases: dict[str, str] = {}
+    if plan_needs_torch:
+        info = toolchain.torch_info()
+        if info is None:
+            return None, "torch is not installed: its headers are needed for the binding"
+        try:
+            includes.math_headers = ensure_math_headers()
+        except (RuntimeError, OSError) as err:
+            return None, f"cuBLAS/cuSPARSE/cuSOLVER headers missing ({err}); run scripts/install_headers.py"
+        includes.torch = list(info.include_dirs)
+        includes.python = toolchain.python_include_dir()
+        versions["torch"] = info.version
+        versions["headers"] = ",".join(f"{k}=={v}" for k, v in sorted(HEADER_WHEELS.items()))
+        aliases = {str(info.include_dirs[0]): "<torch>", str(includes.python): "<python>",
+                   str(includes.math_headers): "<math-headers>"}
+    for d in includes.cuda:
+        aliases[str(d)] = "<cuda>"
+    ro = tuple(p for p in (*includes.torch, includes.python, includes.math_headers, *includes.cuda) if p)
+    env = BuildEnv(nvcc=nvcc.path, cxx=cxx.path if cxx else None, versions=versions, ro_paths=ro,
+                   sandbox=ctx.options.sandbox, timeout_s=ctx.options.compile_timeout_s, aliases=aliases)
+    return (env, includes, nvcc), ""
+
+
+def _write_log(results, path: Path) -> None:
+    parts: list[str] = []
+    for r in results:
+        head = f"===== {r.rel} ({r.compiler}{', cached' if r.cache_hit else ''}): {'ok' if r.ok else 'FAILED'}"
+        body = Path(r.log_path).read_text(errors="replace") if r.log_path and Path(r.log_path).is_file() else r.reason
+        parts.append(f"{head}\n{body}\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts))
+
+
+def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metrics: dict) -> str | None:
+    """Compile the CUDA side. Returns a skip reason when nothing could be compiled."""
+    from sandbox.builder_files import extension_name
+    from sandbox.cache import content_key
+    from sandbox.nvcc import Includes, compile_units, plan_cuda, project_sources
+
+    if not project.kernels_for("cuda"):
+        return "no CUDA kernel in build.toml"
+    requested = ctx.case.kernel.capabilities if ctx.case is not None and ctx.case.kernel else None
+    files = project_sources(project.root)
+    ext = extension_name(project.name, "cuda", content_key(files=files))
+    # Plan once without include dirs to learn whether torch is needed, then for real.
+    probe = plan_cuda(project, ext_name=ext, includes=Includes(), requested=requested)
+    built, reason = _build_env(ctx, probe.needs_torch)
+    if built is None:
+        return reason
+    env, includes, nvcc = built
+    plan = plan_cuda(project, ext_name=ext, includes=includes, requested=requested)
+    findings += [Finding(severity="note", key=k, reason=r) for k, r in plan.notes]
+    findings += [Finding(severity="error", key=k, reason=r) for k, r in plan.errors]
+    metrics["nvcc"] = f"{nvcc.path} ({nvcc.source})"
+    if not plan.units:
+        if not plan.errors:
+            return "no CUDA source to compile"
+        return None
+    start = time.monotonic()
+    results = compile_units(plan.units, files, env)
+    metrics["compile_wall_s"] = round(time.monotonic() - start, 2)
+    log_path = ctx.artifacts / "compile" / "cuda.log"
+    _write_log(results, log_path)
+    ctx.state["compile_log"] = str(log_path)
+    ctx.state["compile_units"] = [r.model_dump() for r in results]
+    ctx.state["cuda_objects"] = [
+        {"path": r.object_path, "source": r.rel, "kernel": r.kernel, "arches": r.arches}
+        for r in results if r.ok and r.compiler == "nvcc" and r.object_path]
+    for r in results:
+        if r.ok:
+            continue
+        if r.errors:
+            for err in r.errors[:MAX_ERRORS_PER_UNIT]:
+                findings.append(Finding(severity="error", key=err.where(), reason=err.message))
+        else:
+            findings.append(Finding(severity="error", key=r.rel, reason=r.reason or "compile failed"))
+    stats = [k for r in results for k in r.kernels]
+    for k in stats:
+        spills = k.spill_stores + k.spill_loads
+        findings.append(Finding(
+            severity="warning" if spills else "note", key=f"{k.name} [{k.arch}]",
+            reason=f"{k.registers} registers, {k.smem_bytes} B smem, "
+                   f"{k.spill_stores} B spill stores, {k.spill_loads} B spill loads"))
+    metrics.update({
+        "units": len(results),
+        "units_cached": sum(r.cache_hit for r in results),
+        "cache_hit": all(r.cache_hit for r in results),
+        "kernels": len(stats),
+        "max_registers": max((k.registers or 0 for k in stats), default=None),
+        "max_smem_bytes": max((k.smem_bytes for k in stats), default=None),
+        "spill_bytes": sum(k.spill_stores + k.spill_loads for k in stats),
+        "arches": ",".join(sorted({a for r in results for a in r.arches})),
+    })
+    return None
+
+
+def _cpu(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metrics: dict) -> str | None:
+    """Build the CPU kernels (device cpu). Returns a skip reason when it could not run."""
+    try:
+        from sandbox.build_cpu import build_cpu_extension
+    except ModuleNotFoundError as err:
+        if err.name == "sandbox.build_cpu":
+            return "CPU build not available in this kernelgrade"
+        raise
+    if not project.kernels_for("cpu"):
+        return "no CPU kernel in build.toml"
+    build = build_cpu_extension(project, artifacts=ctx.artifacts / "cpu", sandbox=ctx.options.sandbox,
+                                timeout_s=ctx.options.compile_timeout_s)
+    ctx.state["cpu_build"] = build
+    metrics["cpu_cache_hit"] = build.cache_hit
+    if not build.ok:
+        findings.append(Finding(severity="error", key="cpu build", reason=build.reason))
+    return None
+
+
+def check_compile(ctx: CheckContext) -> CheckResult:
+    if ctx.project_dir is None:
+        return CheckResult.skip(NAME, "no project to compile")
+    try:
+        project = read_project(ctx.project_dir)
+    except UserError as err:
+        return CheckResult.from_findings(NAME, [Finding(severity="error", key="build.toml", reason=str(err))])
+    findings: list[Finding] = []
+    metrics: dict = {}
+    cuda_skip = _cuda(ctx, project, findings, metrics)
+    cpu_skip = _cpu(ctx, project, findings, metrics) if ctx.device == "cpu" else "device is cuda"
+    if cuda_skip and ctx.device == "cpu":
+        findings.append(Finding(severity="note", key="cuda", reason=f"not compiled: {cuda_skip}"))
+    if cpu_skip and ctx.device == "cpu":
+        findings.append(Finding(severity="note", key="cpu", reason=f"not built: {cpu_skip}"))
+    nothing_ran = cuda_skip is not None and (ctx.device != "cpu" or cpu_skip is not None)
+    if nothing_ran and not any(f.severity == "error" for f in findings):
+        reasons = cuda_skip if ctx.device != "cpu" else f"{cuda_skip}; {cpu_skip}"
+        result = CheckResult.skip(NAME, reasons)
+        result.findings = findings
+        return result
+    parts = []
+    if cuda_skip is None:
+        parts.append(f"{metrics.get('units', 0)} CUDA units for {metrics.get('arches') or 'no arch'}"
+                     + (" (cached)" if metrics.get("cache_hit") else ""))
+    if ctx.device == "cpu" and cpu_skip is None:
+        parts.append("CPU extension built" + (" (cached)" if metrics.get("cpu_cache_hit") else ""))
+    result = CheckResult.from_findings(NAME, findings, ok_reason="; ".join(parts) or "ok", metrics=metrics,
+                                       log_path=ctx.state.get("compile_log"))  # type: ignore[arg-type]
+    if ctx.device == "cpu":
+        result.device = "cpu"
+    return result
