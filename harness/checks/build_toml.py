@@ -1,0 +1,606 @@
+"""The build_toml check: is this a kernel-builder project the builder would accept and
+that targets an H100? (REFERENCE.md §3, "How strict to be".)
+
+Two layers:
+1. the `kernels` package's own parser (harness/kernels_parser.py) decides what the
+   pinned builder accepts, and which format (edition 5, legacy v4, legacy v3, newer) it is;
+2. our checks cover what that parser accepts but the builder or an H100 would not:
+   capability strings, sources that do not exist or are not listed, builder-supplied
+   files shipped by the project, the Python package, registrations with a hard-coded
+   op namespace (kernel-builder's own torch-ops check, re-implemented here).
+
+Findings name a key path (`kernel.relu.cuda-capabilities`) or a file, and say why.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from harness.checks.base import CheckContext
+from harness.kernels_parser import ParsedBuild, parse_build
+from harness.results import CheckResult, Finding
+
+log = logging.getLogger(__name__)
+
+NAME = "build_toml"
+
+#: Compute capabilities that exist on some NVIDIA GPU (10.1 was renamed 11.0 in CUDA 13).
+KNOWN_CAPABILITIES = {
+    (2, 0), (2, 1), (3, 0), (3, 2), (3, 5), (3, 7), (5, 0), (5, 2), (5, 3), (6, 0), (6, 1),
+    (6, 2), (7, 0), (7, 2), (7, 5), (8, 0), (8, 6), (8, 7), (8, 8), (8, 9), (9, 0), (10, 0),
+    (10, 1), (10, 3), (11, 0), (12, 0), (12, 1),
+}
+#: What CUDA 13's nvcc can target (`nvcc --list-gpu-code` with nvcc 13.0: sm_75 .. sm_121).
+CUDA13_CAPABILITIES = {
+    (7, 5), (8, 0), (8, 6), (8, 7), (8, 8), (8, 9), (9, 0), (10, 0), (10, 3), (11, 0), (12, 0), (12, 1),
+}
+#: Architecture-specific ("a") targets exist from sm_90a on.
+ARCH_SPECIFIC = {(9, 0), (10, 0), (10, 3), (11, 0), (12, 0), (12, 1)}
+#: kernel-builder's list when a CUDA kernel has no cuda-capabilities and CUDA >= 13
+#: (kernel-builder/src/pyproject/templates/torch/preamble.cmake, CUDA_DEFAULT_KERNEL_ARCHS).
+#: The kernels 0.17.2 wheel carries no default list of its own: the builder owns it.
+BUILDER_DEFAULT_CAPABILITIES = ["7.5", "8.0", "8.6", "8.7", "8.9", "9.0", "10.0", "11.0", "12.0", "12.1+PTX"]
+H100 = (9, 0)
+
+SOURCE_EXTS = {".cu", ".cuh", ".cpp", ".cc", ".cxx", ".c", ".h", ".hpp", ".hh", ".hxx", ".inl"}
+CHECKED_BACKENDS = {"cuda", "cpu"}
+FRAMEWORKS = ("torch", "torch-noarch", "tvm-ffi")
+_NAME_RE = re.compile(r"^[a-z][-a-z0-9]*[a-z0-9]$")
+_CAP_RE = re.compile(r"^(\d+)\.(\d+)([af]?)(\+PTX)?$")
+_INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.MULTILINE)
+_GLOB_CHARS = set("*?[")
+# kernel-builder's torch-ops check: decorators that register an op by qualified name.
+_REGISTERING_DECORATORS = {"custom_op", "triton_op", "register_kernel", "register_fake",
+                           "register_vmap", "register_torch_dispatch"}
+
+
+@dataclass(frozen=True)
+class Capability:
+    major: int
+    minor: int
+    suffix: str
+    """"a" (architecture-specific), "f" (family) or ""."""
+    ptx: bool
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return (self.major, self.minor)
+
+
+def parse_capability(text: str) -> Capability | None:
+    """"9.0", "9.0a", "10.0f", "9.0+PTX" -> Capability; anything else -> None."""
+    m = _CAP_RE.match(text)
+    if m is None:
+        return None
+    return Capability(int(m[1]), int(m[2]), m[3], bool(m[4]))
+
+
+def _capability_fix(text: str) -> str | None:
+    """The builder's spelling of "sm_90", "90", "compute_90a", "sm90": "9.0", "9.0a"."""
+    m = re.match(r"^(?:sm|compute|arch)?_?(\d{2,3})([af]?)$", text.strip(), re.IGNORECASE)
+    if m is None:
+        return None
+    digits = m[1]
+    return f"{int(digits[:-1])}.{digits[-1]}{m[2].lower()}"
+
+
+def covers(entries: list[Capability], required: Capability) -> bool:
+    """Does a kernel built for `entries` provide the case's required target?
+
+    "9.0" is met by 9.0, 9.0a or 9.0+PTX (an H100 runs all three); "9.0a" only by 9.0a
+    (wgmma and friends exist only in the arch-specific build).
+    """
+    for entry in entries:
+        if entry.version != required.version:
+            continue
+        if required.suffix == "a" and entry.suffix != "a":
+            continue
+        return True
+    return False
+
+
+@dataclass
+class BuildTomlReport:
+    """Everything the check found, before it is turned into a CheckResult."""
+
+    findings: list[Finding] = field(default_factory=list)
+    format: str = "unknown"
+    edition: int | None = None
+    kernel_counts: dict[str, int] = field(default_factory=dict)
+    newer_edition: str | None = None
+    """Set to the skip reason when the file is an edition newer than the installed parser."""
+    internal_error: str | None = None
+    """Set when the kernels parser could not run (a harness fault)."""
+
+
+def _one_line(message: str) -> str:
+    """Parser messages can span lines (TOML carets, name rules): keep the words, one line."""
+    kept = []
+    for line in message.splitlines():
+        line = line.strip()
+        if not line or re.match(r"^(\d+\s*)?\|", line):  # source excerpt / caret lines
+            continue
+        kept.append(line)
+    return "; ".join(kept)
+
+
+def _locate_parser_error(message: str, raw: dict | None) -> str:
+    """Name the key path the parser's message is about, where it can be told."""
+    if raw is None:
+        return "build.toml"
+    if "edition" in message:
+        return "general.edition"
+    if "Invalid kernel name" in message:
+        return "general.name"
+    m = re.search(r"[Uu]nknown field `?([\w-]+)`?", message)
+    if m:
+        wanted = m[1]
+        if wanted in raw:
+            return wanted
+        for table, value in raw.items():
+            if isinstance(value, dict) and wanted in value:
+                return f"{table}.{wanted}"
+        for name, spec in _kernel_tables(raw).items():
+            if wanted in spec:
+                return f"kernel.{name}.{wanted}"
+    m = re.search(r"Missing field `?([\w-]+)`?", message)
+    if m:
+        wanted = m[1]
+        general = raw.get("general")
+        if isinstance(general, dict) and wanted in ("name", "version", "license", "backends") and wanted not in general:
+            return f"general.{wanted}"
+        for name, spec in _kernel_tables(raw).items():
+            if wanted not in spec:
+                return f"kernel.{name}.{wanted}"
+    if "enum Framework" in message:
+        return "torch"
+    return "build.toml"
+
+
+def _kernel_tables(raw: dict) -> dict[str, dict]:
+    table = raw.get("kernel")
+    if not isinstance(table, dict):
+        return {}
+    return {name: spec for name, spec in table.items() if isinstance(spec, dict)}
+
+
+def _strings(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _inside(root: Path, rel: str) -> Path | None:
+    """root/rel when rel is a plain relative path that stays inside root, else None."""
+    if not rel or rel.startswith("/") or "\\" in rel or ".." in PurePosixPath(rel).parts:
+        return None
+    path = root / rel
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return None
+    return path
+
+
+def _rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _project_sources(root: Path) -> list[str]:
+    out = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in SOURCE_EXTS and not path.is_symlink():
+            rel = _rel(root, path)
+            if not any(part.startswith(".") or part == "build" for part in PurePosixPath(rel).parts[:-1]):
+                out.append(rel)
+    return out
+
+
+def _read_text(path: Path, limit: int = 4_000_000) -> str:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------- capabilities
+
+def _capability_findings(kernel: str, spec: dict, required: list[Capability]) -> list[Finding]:
+    key = f"kernel.{kernel}.cuda-capabilities"
+    findings: list[Finding] = []
+    if "cuda-capabilities" not in spec:
+        default = [c for c in map(parse_capability, BUILDER_DEFAULT_CAPABILITIES) if c]
+        findings.append(Finding(severity="note", key=key, reason=(
+            "not set: kernel-builder's default list applies ("
+            + ", ".join(BUILDER_DEFAULT_CAPABILITIES) + " with CUDA 13), which includes 9.0")))
+        usable = default
+    else:
+        usable = []
+        values = spec["cuda-capabilities"]
+        for text in _strings(values):
+            cap = parse_capability(text)
+            if cap is None:
+                fix = _capability_fix(text)
+                hint = f'; write "{fix}"' if fix else '; use the builder\'s form, e.g. "9.0" or "9.0a"'
+                findings.append(Finding(severity="error", key=key, reason=(
+                    f"{text!r} is not a capability the builder understands (it produces no target){hint}")))
+                continue
+            if cap.version not in KNOWN_CAPABILITIES:
+                findings.append(Finding(severity="error", key=key, reason=(
+                    f"{text!r}: no NVIDIA GPU has compute capability {cap.major}.{cap.minor}")))
+                continue
+            if cap.suffix == "a" and cap.version not in ARCH_SPECIFIC:
+                findings.append(Finding(severity="error", key=key, reason=(
+                    f"{text!r}: architecture-specific ('a') targets exist only for 9.0 and later")))
+                continue
+            if cap.suffix == "f" and cap.major < 10:
+                findings.append(Finding(severity="error", key=key, reason=(
+                    f"{text!r}: family ('f') targets exist only for 10.0 and later")))
+                continue
+            if cap.version not in CUDA13_CAPABILITIES:
+                findings.append(Finding(severity="note", key=key, reason=(
+                    f"{text!r} dropped: CUDA 13 cannot target sm_{cap.major}{cap.minor} "
+                    "(kernel-builder drops it the same way)")))
+                continue
+            usable.append(cap)
+        if not usable and not any(f.severity == "error" for f in findings):
+            findings.append(Finding(severity="error", key=key, reason=(
+                "no capability left that CUDA 13 can build: the builder fails with an empty set of capabilities")))
+    if usable and not any(c.version == H100 for c in usable):
+        listed = ", ".join(f"{c.major}.{c.minor}{c.suffix}{'+PTX' if c.ptx else ''}" for c in usable)
+        findings.append(Finding(severity="error", key=key, reason=(
+            f"no H100 target: add \"9.0\" (or \"9.0a\" / \"9.0+PTX\"); it has {listed}")))
+    for need in required:
+        if usable and not covers(usable, need):
+            text = f"{need.major}.{need.minor}{need.suffix}"
+            findings.append(Finding(severity="error", key=key, reason=(
+                f"the case asks for {text!r}, which this kernel does not build for")))
+    return findings
+
+
+# --------------------------------------------------------------------------- sources
+
+@dataclass
+class _SourceList:
+    key: str
+    """`kernel.relu.src` or `torch.src`."""
+    entries: list[str]
+    include_dirs: list[str]
+    checked: bool
+    """False for backends we do not check (their files still count as listed)."""
+
+
+def _src_entry_findings(root: Path, lists: list[_SourceList]) -> list[Finding]:
+    findings: list[Finding] = []
+    for src in lists:
+        for entry in src.entries:
+            if _GLOB_CHARS & set(entry):
+                findings.append(Finding(severity="error", key=src.key, reason=(
+                    f"{entry!r} is a glob: the builder does not expand globs; list each file")))
+                continue
+            path = _inside(root, entry)
+            if path is None:
+                findings.append(Finding(severity="error", key=src.key, reason=(
+                    f"{entry!r} is not a relative path inside the project")))
+            elif not path.is_file():
+                severity = "error" if src.checked else "note"
+                findings.append(Finding(severity=severity, key=src.key, reason=(
+                    f"{entry!r} is listed but does not exist")))
+        for folder in src.include_dirs:
+            path = _inside(root, folder)
+            if path is None or not path.is_dir():
+                findings.append(Finding(severity="warning", key=src.key.replace(".src", ".include"), reason=(
+                    f"include folder {folder!r} does not exist in the project")))
+    return findings
+
+
+def _resolve_include(root: Path, includer: Path, target: str, include_dirs: list[str]) -> Path | None:
+    bases = [includer.parent, root] + [root / d for d in include_dirs]
+    for base in bases:
+        candidate = Path(os.path.normpath(base / target))
+        try:
+            resolved = candidate.resolve()
+            resolved.relative_to(root.resolve())
+        except (ValueError, OSError):
+            continue
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _include_findings(root: Path, lists: list[_SourceList], all_listed: set[str]) -> tuple[list[Finding], set[str]]:
+    """Errors for project files that a listed source #includes but no src lists;
+    returns the findings and every project file the checked sources reach."""
+    findings: list[Finding] = []
+    reached: set[str] = set()
+    reported: set[tuple[str, str]] = set()
+    for src in lists:
+        if not src.checked:
+            continue
+        queue = [e for e in src.entries if (p := _inside(root, e)) is not None and p.is_file()]
+        seen: set[str] = set()
+        while queue:
+            rel = queue.pop()
+            if rel in seen:
+                continue
+            seen.add(rel)
+            reached.add(rel)
+            includer = root / rel
+            for _, target in _INCLUDE_RE.findall(_read_text(includer)):
+                found = _resolve_include(root, includer, target, src.include_dirs)
+                if found is None:
+                    continue  # a system, torch or dependency header: the compile check sees it
+                found_rel = _rel(root, found)
+                if found_rel not in all_listed and (src.key, found_rel) not in reported:
+                    reported.add((src.key, found_rel))
+                    if found.name == "registration.h":
+                        findings.append(Finding(severity="warning", key=src.key, reason=(
+                            f"{rel} includes the project's own {found_rel}: the builder supplies "
+                            "registration.h and its copy is the one used")))
+                    else:
+                        findings.append(Finding(severity="error", key=src.key, reason=(
+                            f"{found_rel} is #included by {rel} but no src lists it: "
+                            "the builder does not see unlisted files")))
+                queue.append(found_rel)
+    return findings, reached
+
+
+# --------------------------------------------------------------------------- builder files, Python
+
+def _hardcoded_namespace_cpp(text: str) -> str | None:
+    """A TORCH_LIBRARY* use whose namespace is a literal name, not a macro parameter."""
+    params: set[str] = set()
+    for m in re.finditer(r"#\s*define\s+\w+\s*\(([^)]*)\)", text):
+        params.update(p.strip() for p in m[1].split(","))
+    for m in re.finditer(r"\b(?:STABLE_)?TORCH_LIBRARY(?:_IMPL|_FRAGMENT)?\s*\(\s*(\w+)", text):
+        name = m[1]
+        if name not in params and name != "TORCH_EXTENSION_NAME":
+            return name
+    return None
+
+
+def _hardcoded_namespace_py(text: str) -> str | None:
+    m = re.search(r"torch\.ops\.(\w+)", text)
+    if m and m[1] not in ("load_library", "import_module"):
+        return f"torch.ops.{m[1]}"
+    m = re.search(r"""["'](_?\w+)::""", text)
+    return f"{m[1]}::" if m else None
+
+
+def _builder_file_findings(root: Path) -> list[Finding]:
+    findings: list[Finding] = []
+    for path in sorted(root.rglob("registration.h")):
+        rel = _rel(root, path)
+        literal = _hardcoded_namespace_cpp(_read_text(path))
+        if literal:
+            findings.append(Finding(severity="error", key=rel, reason=(
+                f"supplied registration.h hard-codes the op namespace {literal!r}; the builder "
+                "supplies this file and names the namespace per build")))
+        else:
+            findings.append(Finding(severity="warning", key=rel, reason=(
+                "registration.h is supplied by the builder: do not ship it (the builder's copy is used)")))
+    for path in sorted(root.rglob("_ops.py")):
+        rel = _rel(root, path)
+        literal = _hardcoded_namespace_py(_read_text(path))
+        if literal:
+            findings.append(Finding(severity="error", key=rel, reason=(
+                f"supplied _ops.py hard-codes the op namespace ({literal}); the builder generates "
+                "_ops.py with the extension's own name (_<name>_<backend>_<hash>)")))
+        else:
+            findings.append(Finding(severity="warning", key=rel, reason=(
+                "_ops.py is generated by the builder: do not ship it (it is replaced)")))
+    return findings
+
+
+def _decorator_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Name):
+            return func.id
+        if isinstance(func, ast.Attribute):
+            return func.attr
+    return None
+
+
+def _python_findings(root: Path, package_dir: Path) -> list[Finding]:
+    """The Python package the builder ships: present, parses, registers ops through
+    add_op_namespace_prefix (kernel-builder's own build check)."""
+    rel_pkg = _rel(root, package_dir)
+    if not (package_dir / "__init__.py").is_file():
+        return [Finding(severity="error", key=rel_pkg, reason=(
+            f"the builder packages {rel_pkg}/ as the Python module (general.name with - as _); "
+            "it has no __init__.py")) ]
+    findings: list[Finding] = []
+    for path in sorted(package_dir.rglob("*.py")):
+        rel = _rel(root, path)
+        if path.name == "_ops.py":
+            continue  # reported by _builder_file_findings
+        try:
+            tree = ast.parse(_read_text(path), filename=rel)
+        except SyntaxError as err:
+            findings.append(Finding(severity="error", key=f"{rel}:{err.lineno or 0}",
+                                    reason=f"Python syntax error: {err.msg}"))
+            continue
+        except (ValueError, RecursionError, MemoryError) as err:
+            findings.append(Finding(severity="error", key=rel, reason=f"cannot parse as Python: {type(err).__name__}"))
+            continue
+        for node in ast.iter_child_nodes(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            for deco in node.decorator_list:
+                name = _decorator_name(deco)
+                if name not in _REGISTERING_DECORATORS or not isinstance(deco, ast.Call) or not deco.args:
+                    continue
+                first = deco.args[0]
+                if _decorator_name(first) != "add_op_namespace_prefix":
+                    findings.append(Finding(severity="error", key=f"{rel}:{node.lineno}", reason=(
+                        f"@{name} on {node.name} names the op without add_op_namespace_prefix: "
+                        "kernel-builder rejects hard-coded op namespaces")))
+    return findings
+
+
+# --------------------------------------------------------------------------- the whole project
+
+def _framework(raw: dict) -> str | None:
+    present = [f for f in FRAMEWORKS if f in raw]
+    return present[0] if len(present) == 1 else None
+
+
+def analyse(root: Path, *, required_caps: list[str] | None = None) -> BuildTomlReport:
+    """Validate the project at `root`. Pure apart from reading files (and running the
+    kernels parser in a child process)."""
+    report = BuildTomlReport()
+    findings = report.findings
+    toml_path = root / "build.toml"
+    if toml_path.is_symlink() or not toml_path.is_file():
+        findings.append(Finding(severity="error", key="build.toml", reason="no build.toml at the project root"))
+        return report
+
+    parsed: ParsedBuild = parse_build(root)
+    report.format, report.edition = parsed.format, parsed.edition
+    if parsed.internal_error:
+        report.internal_error = parsed.internal_error
+        return report
+    if parsed.format == "newer":
+        report.newer_edition = (f"edition {parsed.edition} is newer than kernels {parsed.parser_version}: "
+                                "not checked (the project may be fine)")
+        return report
+
+    try:
+        raw: dict | None = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        raw = None
+
+    if parsed.format == "legacy-v3":
+        findings.append(Finding(severity="error", key="general.edition", reason=(
+            "legacy (v3) build.toml: no longer accepted by the builder; migrate it with "
+            "`kernel-builder update-build` to edition 5")))
+    elif parsed.format == "legacy-v4":
+        findings.append(Finding(severity="warning", key="general.edition", reason=(
+            f"no edition: legacy v4 format, upgraded to edition 5 in memory by kernels "
+            f"{parsed.parser_version}; add `edition = 5` (kernel-builder update-build)")))
+    elif not parsed.ok:
+        findings.append(Finding(severity="error", key=_locate_parser_error(parsed.error or "", raw), reason=(
+            f"kernels {parsed.parser_version} parser: {_one_line(parsed.error or 'rejected')}")))
+    if raw is None:
+        return report
+
+    general = raw.get("general") if isinstance(raw.get("general"), dict) else {}
+    name = general.get("name")
+    if isinstance(name, str) and not _NAME_RE.match(name) and "general.name" not in {f.key for f in findings}:
+        findings.append(Finding(severity="error", key="general.name", reason=(
+            f"{name!r}: must start with a lowercase letter and hold only lowercase letters, digits and dashes")))
+    backends = _strings(general.get("backends"))
+    for backend in backends:
+        if backend not in CHECKED_BACKENDS:
+            findings.append(Finding(severity="note", key="general.backends",
+                                    reason=f"{backend!r} builds are not checked by kernelgrade"))
+
+    framework = _framework(raw)
+    kernels = _kernel_tables(raw)
+    counts: dict[str, int] = {}
+    lists: list[_SourceList] = []
+    required = [c for c in map(parse_capability, required_caps or []) if c]
+    cuda_kernels: list[str] = []
+    for kname, spec in kernels.items():
+        backend = spec.get("backend") if isinstance(spec.get("backend"), str) else "unknown"
+        counts[backend] = counts.get(backend, 0) + 1
+        checked = backend in CHECKED_BACKENDS
+        lists.append(_SourceList(key=f"kernel.{kname}.src", entries=_strings(spec.get("src")),
+                                 include_dirs=_strings(spec.get("include")), checked=checked))
+        if not checked:
+            findings.append(Finding(severity="note", key=f"kernel.{kname}",
+                                    reason=f"backend {backend!r}: not checked by kernelgrade"))
+            continue
+        if framework == "torch-noarch":
+            findings.append(Finding(severity="warning", key=f"kernel.{kname}", reason=(
+                "[torch-noarch] projects are not compiled: the builder ignores this kernel")))
+            continue
+        if backends and backend not in backends:
+            findings.append(Finding(severity="error", key=f"kernel.{kname}.backend", reason=(
+                f"{backend!r} is not in general.backends, so the builder never builds this kernel")))
+        if backend == "cuda":
+            cuda_kernels.append(kname)
+            findings.extend(_capability_findings(kname, spec, required))
+    report.kernel_counts = counts
+
+    if (counts.get("cuda") or counts.get("cpu")) and framework is None and not any(f in raw for f in FRAMEWORKS):
+        if not any(f.key == "torch" for f in findings):
+            findings.append(Finding(severity="error", key="torch", reason=(
+                "no [torch] section: CUDA/CPU kernels need one ([tvm-ffi] and [torch-noarch] projects excepted)")))
+    if required and not cuda_kernels:
+        findings.append(Finding(severity="error", key="kernel", reason=(
+            "no CUDA kernel is built, but the case asks for "
+            + ", ".join(f"{c.major}.{c.minor}{c.suffix}" for c in required))))
+
+    if framework in ("torch", "tvm-ffi"):
+        table = raw[framework] if isinstance(raw[framework], dict) else {}
+        lists.append(_SourceList(key=f"{framework}.src", entries=_strings(table.get("src")),
+                                 include_dirs=_strings(table.get("include")), checked=True))
+    all_listed = {PurePosixPath(e).as_posix() for s in lists for e in s.entries}
+    findings.extend(_src_entry_findings(root, lists))
+    include_findings, reached = _include_findings(root, lists, all_listed)
+    findings.extend(include_findings)
+    for rel in _project_sources(root):
+        if rel not in all_listed and rel not in reached and PurePosixPath(rel).name != "registration.h":
+            findings.append(Finding(severity="note", key=rel, reason=(
+                "not listed in any src and not #included by a listed source: the builder ignores it")))
+    findings.extend(_builder_file_findings(root))
+    if isinstance(name, str) and _NAME_RE.match(name) and framework is not None:
+        ext_dir = "tvm-ffi-ext" if framework == "tvm-ffi" else "torch-ext"
+        findings.extend(_python_findings(root, root / ext_dir / name.replace("-", "_")))
+    return report
+
+
+def validate_project(root: Path, *, required_caps: list[str] | None = None) -> list[Finding]:
+    """Findings for the project at `root` (see analyse). A newer edition gives one note."""
+    report = analyse(root, required_caps=required_caps)
+    if report.newer_edition:
+        return [Finding(severity="note", key="general.edition", reason=report.newer_edition)]
+    if report.internal_error:
+        return [Finding(severity="error", key="build.toml", reason=f"kernelgrade could not run the parser: {report.internal_error}")]
+    return report.findings
+
+
+def _metrics(report: BuildTomlReport) -> dict:
+    metrics: dict = {"edition": report.edition, "format": report.format,
+                     "kernels_total": sum(report.kernel_counts.values())}
+    for backend, count in sorted(report.kernel_counts.items()):
+        metrics[f"kernels_{backend}"] = count
+    return metrics
+
+
+def check_build_toml(ctx: CheckContext) -> CheckResult:
+    extraction = [f for f in ctx.state.get("extraction", []) or [] if isinstance(f, Finding)]
+    if ctx.project_dir is None:
+        findings = list(extraction)
+        if not any(f.severity == "error" for f in findings):
+            findings.append(Finding(severity="error", key="(answer)", reason="no files found in the answer"))
+        return CheckResult.from_findings(NAME, findings)
+    required = ctx.case.kernel.capabilities if ctx.case is not None and ctx.case.kernel is not None else None
+    report = analyse(ctx.project_dir, required_caps=required)
+    if report.internal_error:
+        return CheckResult.error(NAME, f"kernels parser unavailable: {report.internal_error}")
+    if report.newer_edition:
+        ctx.state["build_toml_newer_edition"] = True
+        result = CheckResult.skip(NAME, report.newer_edition)
+        result.metrics = _metrics(report)
+        return result
+    # Paths the extraction refused are the answer's fault, but the project that was
+    # written may still be sound: they are shown as warnings, and a missing file fails
+    # through the src checks.
+    carried = [Finding(severity="warning" if f.severity == "error" else f.severity,
+                       key=f"answer: {f.key}", reason=f"not written: {f.reason}" if f.severity == "error" else f.reason)
+               for f in extraction if f.severity != "note"]
+    kinds = ", ".join(f"{n} {b}" for b, n in sorted(report.kernel_counts.items())) or "no kernels"
+    return CheckResult.from_findings(NAME, carried + report.findings, metrics=_metrics(report),
+                                     ok_reason=f"{report.format}, {kinds}")
+
+
+__all__ = ["BUILDER_DEFAULT_CAPABILITIES", "BuildTomlReport", "Capability", "analyse", "check_build_toml",
+           "covers", "parse_capability", "validate_project"]
