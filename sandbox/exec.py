@@ -143,8 +143,9 @@ def run_local(
             if hit := cgroup.times_limit_hit():
                 notes.append(f"process limit reached: cgroup pids.max={limits.nproc} refused {hit} fork(s)")
             cgroup.remove()
+    join_deadline = time.monotonic() + 5
     for r in readers:
-        r.join(timeout=5)
+        r.join(timeout=max(0.0, join_deadline - time.monotonic()))
         if r.is_alive():
             notes.append("a process outside the sandbox's reach still holds an output pipe; stopped reading")
     out, err = readers

@@ -16,7 +16,8 @@ ESCAPES = (
     "network",        # open a network connection
     "fork_bomb",
     "memory_bomb",
-    "infinite_loop",  # including a background grandchild
+    "infinite_loop",  # including a background grandchild in the same process group
+    "detached_child",  # a grandchild that setsid()s out of the process group
     "output_flood",
 )
 
@@ -33,7 +34,9 @@ LOCAL: dict[str, str | None] = {
     "home_read": None,
     "write_outside": None,
     "network": None,
-    "infinite_loop": "wall-clock timeout kills the process group (and the pids cgroup, where one exists)",
+    "infinite_loop": "wall-clock timeout kills the process group",
+    # Only a pids cgroup finds a process that left the group; see contains().
+    "detached_child": None,
 }
 
 BWRAP: dict[str, str | None] = {
@@ -43,6 +46,7 @@ BWRAP: dict[str, str | None] = {
     "write_outside": "mount namespace: system read-only, /tmp and HOME tmpfs, only the workspace bound writable",
     "network": "own network namespace (--unshare-net): no interfaces but an empty loopback",
     "infinite_loop": "wall-clock timeout kills bwrap; --die-with-parent and the pid namespace take every process with it",
+    "detached_child": "own pid namespace: when its init dies the kernel kills every process in it",
 }
 
 CONTAINER: dict[str, str | None] = {
@@ -53,6 +57,7 @@ CONTAINER: dict[str, str | None] = {
     "network": "--network none",
     "memory_bomb": "--memory cgroup limit (and RLIMIT_AS for CPU work)",
     "infinite_loop": "wall-clock timeout kills the engine client; the container is removed by name (--rm, kill)",
+    "detached_child": "the container's pid namespace ends with the container",
     "fork_bomb": "--pids-limit cgroup",
 }
 
@@ -77,6 +82,8 @@ def contains(backend: str, escape: str) -> str | None:
         raise KeyError(f"unknown escape {escape!r}; known: {', '.join(ESCAPES)}")
     if escape == "fork_bomb" and backend in ("local", "bwrap"):
         return pids_mechanism()
+    if escape == "detached_child" and backend == "local" and pids_mechanism() == "cgroup pids.max":
+        return "the pids cgroup: cleanup kills every member, in any process group"
     table = {"local": LOCAL, "bwrap": BWRAP, "container": CONTAINER}[backend]
     return table[escape]
 
