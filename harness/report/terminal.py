@@ -1,0 +1,160 @@
+"""Rich tables for the terminal: per model and arm, the lift lines, skips and errors.
+
+Every figure measured on a CPU carries the word CPU; skipped checks read "skip (reason)",
+never a number.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness.report.compare import CompareResult
+from harness.report.model import ReportRun
+from harness.report.summary import (
+    RATE_COLUMNS, ArmSummary, Rate, SpeedupSummary, Summary, summarize,
+)
+
+RATE_TITLES = {"build_toml": "build.toml", "compile": "compile", "run": "run", "correct": "correct"}
+VERDICT_STYLE = {"helps": "green", "hurts": "red", "no measurable effect": "yellow",
+                 "not enough runs": "dim", "B better": "green", "B worse": "red"}
+
+
+def device_label(device: str | None) -> str:
+    """'CPU' for cpu figures, 'GPU' for cuda, the raw name otherwise."""
+    return {"cpu": "CPU", "cuda": "GPU"}.get(device or "", device or "?")
+
+
+def fmt_pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def fmt_rate(r: Rate, *, interval: bool = True) -> str:
+    if r.rate is None:
+        return f"skip ({r.skipped})" if r.skipped else "-"
+    text = f"{fmt_pct(r.rate)} ({r.k}/{r.n})"
+    if interval and r.lo is not None and r.hi is not None:
+        text += f" [{fmt_pct(r.lo)}, {fmt_pct(r.hi)}]"
+    return text
+
+
+def fmt_speedup(s: SpeedupSummary) -> str:
+    return f"{s.geomean:.2f}x {device_label(s.device)} [{s.lo:.2f}, {s.hi:.2f}] n={s.count}"
+
+
+def fmt_fast1(a: ArmSummary, rates: dict[str, Rate]) -> str:
+    if not a.fast_p:
+        return f"skip ({rates['correct'].skipped})" if rates["correct"].skipped else "-"
+    return ", ".join(f"{fmt_pct(v['1.0'])} {device_label(d)}" for d, v in a.fast_p.items())
+
+
+def fmt_tokens(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def fmt_cost(x: float | None) -> str:
+    return "no price" if x is None else f"${x:.4f}"
+
+
+def arm_table(summary: Summary) -> Table:
+    table = Table(title="Results per model and arm", show_lines=False)
+    for col in ("model", "arm", "n", "pass rate [95% CI]", "errors", "incomplete", "assertions"):
+        table.add_column(col)
+    for col in RATE_COLUMNS:
+        table.add_column(RATE_TITLES[col])
+    for col in ("fast_1", "geomean speedup (correct only)", "tokens in/out", "cost"):
+        table.add_column(col)
+    for a in summary.arms:
+        assertions = ("-" if a.avg_assertions_passed is None
+                      else f"{a.avg_assertions_passed:.1f}/{a.avg_assertions_total:.1f}")
+        speed = "; ".join(fmt_speedup(s) for s in a.speedup) or "-"
+        cells = (
+            a.model, a.arm, str(a.n), fmt_rate(a.pass_rate), str(a.errors), str(a.incomplete), assertions,
+            *(fmt_rate(a.rates[c], interval=False) for c in RATE_COLUMNS),
+            fmt_fast1(a, a.rates), speed,
+            f"{fmt_tokens(a.avg_input_tokens)}/{fmt_tokens(a.avg_output_tokens)}",
+            fmt_cost(a.cost_usd),
+        )
+        table.add_row(*(escape(c) for c in cells))
+    return table
+
+
+def lift_table(summary: Summary) -> Table:
+    table = Table(title="Skill lift per model (paired by case and run index)")
+    for col in ("model", "baseline", "with skill", "lift [95% CI, cases resampled]", "pairs",
+                "b / c", "McNemar p", "verdict", "token savings", "upskill rule"):
+        table.add_column(col)
+    for line in summary.lifts:
+        if line.lift is None:
+            lift = "-"
+        else:
+            lift = f"{100 * line.lift:+.0f} pts [{100 * line.lift_lo:+.0f}, {100 * line.lift_hi:+.0f}]"
+        style = VERDICT_STYLE.get(line.verdict, "")
+        savings = "-" if line.token_savings is None else f"{100 * line.token_savings:+.0f}%"
+        table.add_row(
+            escape(line.model), fmt_pct(line.pass_baseline), fmt_pct(line.pass_with), lift, str(line.pairs),
+            f"{line.b} / {line.c}", f"{line.p_value:.4f}", f"[{style}]{line.verdict}[/]" if style else line.verdict,
+            savings, f"{'beneficial' if line.upskill_beneficial else 'not beneficial'} ({line.upskill_label})",
+        )
+    return table
+
+
+def pareto_table(summary: Summary) -> Table:
+    basis = summary.pareto[0].basis if summary.pareto else "cost"
+    table = Table(title=f"Model choice: pass rate vs {basis} (Pareto front marked *)")
+    for col in ("", "model", "arm", "pass rate", "cost / trial", "tokens / trial"):
+        table.add_column(col)
+    for row in summary.pareto:
+        table.add_row("*" if row.on_front else "", escape(row.model), row.arm, fmt_pct(row.pass_rate),
+                      fmt_cost(row.cost_per_trial), fmt_tokens(row.avg_tokens))
+    return table
+
+
+def render_summary(run: ReportRun, summary: Summary, console: Console) -> None:
+    head = f"[bold]run {escape(run.run_id)}[/]"
+    if run.skill_name:
+        head += f"  skill {escape(run.skill_name)}"
+        if run.skill_sha256:
+            head += f" ({run.skill_sha256[:12]})"
+        if run.skill_tokens is not None:
+            head += f", {run.skill_tokens:,} tokens"
+    console.print(head)
+    level = run.level or "?"
+    console.print(escape(f"level {level}, device {device_label(run.device)}"
+                         + "".join(f"; {n}" for n in run.notes)))
+    console.print(arm_table(summary))
+    if summary.lifts:
+        console.print(lift_table(summary))
+    if summary.pareto:
+        console.print(pareto_table(summary))
+    if summary.skipped:
+        console.print("[bold]Skipped checks[/] (never counted as passes)")
+        for s in summary.skipped:
+            console.print(escape(f"  skip {s.check}: {s.reason} ({s.count} trials)"))
+    if summary.errors:
+        console.print(f"[bold red]Errors ({len(summary.errors)})[/] (not counted as failures)")
+        for e in summary.errors:
+            console.print(escape(f"  error {e.trial} [{e.where}]: {e.reason}"))
+
+
+def render_terminal(run: ReportRun, console: Console, *, summary: Summary | None = None) -> Summary:
+    """Print the report for `run`; returns the summary it computed (for gates)."""
+    summary = summary or summarize(run)
+    render_summary(run, summary, console)
+    return summary
+
+
+def render_compare(result: CompareResult, console: Console) -> None:
+    table = Table(title=f"Run {result.run_b} (B) vs run {result.run_a} (A), same cases, paired")
+    for col in ("model", "arm", "pairs", "pass A", "pass B", "B - A [95% CI]", "b / c", "McNemar p", "verdict"):
+        table.add_column(col)
+    for r in result.rows:
+        diff = "-" if r.diff is None else f"{100 * r.diff:+.0f} pts [{100 * r.diff_lo:+.0f}, {100 * r.diff_hi:+.0f}]"
+        style = VERDICT_STYLE.get(r.verdict, "")
+        table.add_row(escape(r.model), r.arm, str(r.pairs), fmt_pct(r.pass_a), fmt_pct(r.pass_b), diff,
+                      f"{r.b} / {r.c}", f"{r.p_value:.4f}", f"[{style}]{r.verdict}[/]" if style else r.verdict)
+    console.print(table)
+    if result.only_in_a or result.only_in_b:
+        console.print(f"not compared: {len(result.only_in_a)} (model, arm, case) only in A, "
+                      f"{len(result.only_in_b)} only in B")
