@@ -17,6 +17,10 @@ class Backend(Protocol):
 
     def available(self) -> bool: ...
 
+    def contains(self, escape: str) -> str | None:
+        """How this backend contains `escape` (capabilities.ESCAPES), or None when it cannot."""
+        ...
+
     def run(self, cmd: list[str], *, cwd: Path, limits: Limits, env_extra: dict[str, str] | None,
             ro_paths: tuple[Path, ...], gpu: bool, network: bool, stdin_data: bytes | None,
             pass_fds: tuple[int, ...]) -> ExecResult: ...
@@ -57,8 +61,22 @@ def resolve_backend(name: str = "auto") -> Backend:
     if name not in table:
         raise UserError(f"--sandbox {name}: unknown backend (choose auto, local, bwrap or container)")
     if not table[name].available():
-        raise UserError(f"--sandbox {name}: not available on this machine")
+        why = unavailable_reasons().get(name)
+        raise UserError(f"--sandbox {name}: not available on this machine" + (f" ({why})" if why else ""))
     return table[name]
 
 
-__all__ = ["AUTO_ORDER", "Backend", "resolve_backend"]
+def unavailable_reasons() -> dict[str, str | None]:
+    """Each known backend -> None when usable here, else why not (for reports and errors)."""
+    reasons: dict[str, str | None] = {"local": None}
+    for name, module in (("bwrap", "sandbox.backends.bwrap"), ("container", "sandbox.backends.container")):
+        try:
+            mod = __import__(module, fromlist=["unavailable_reason"])
+        except ImportError as exc:
+            reasons[name] = f"backend module missing: {exc}"
+            continue
+        reasons[name] = mod.unavailable_reason()
+    return reasons
+
+
+__all__ = ["AUTO_ORDER", "Backend", "resolve_backend", "unavailable_reasons"]
