@@ -203,6 +203,14 @@ def test_speedup_geomean_per_device_never_pooled(summary):
     assert [(s.device, s.geomean, s.count) for s in base.speedup] == [("cpu", pytest.approx(1.2), 1)]
 
 
+def test_pass_at_k(summary):
+    # m1 with skill per case (2 runs each): c1 2/2, c2 2/2, c3 1/2, c4 2/2.
+    # pass@1 = mean(1, 1, .5, 1) = .875; pass@2 = 1 for every case (c3: 1 - C(1,2)/C(2,2) = 1).
+    assert summary.arm("m1", "with_skill").pass_at_k == {"1": pytest.approx(0.875), "2": 1.0}
+    # m1 baseline completed: c1 1/2, c2 0/2, c3 0/1, c4 0/1 -> k only up to 1; pass@1 = .5/4
+    assert summary.arm("m1", "baseline").pass_at_k == {"1": pytest.approx(0.125)}
+
+
 def test_tokens_and_cost(summary):
     base = summary.arm("m1", "baseline")
     assert base.avg_input_tokens == 100 and base.avg_output_tokens == 200  # the error trial is left out
@@ -254,7 +262,7 @@ def test_level_skips_are_not_rates():
 def test_pareto(summary):
     rows = {(p.model, p.arm): p for p in summary.pareto}
     assert rows[("m1", "baseline")].basis == "tokens"  # m2 has no price, so tokens are the basis
-    # m2 with skill: 100% at 200 tokens; dominates m1 baseline (17% at 300) and m2 baseline (0% at 100? no: cheaper)
+    # tokens per trial: m1 baseline 300 (17%), m1 with 400 (88%), m2 baseline 100 (0%), m2 with 200 (100%)
     assert rows[("m2", "with_skill")].on_front
     assert rows[("m2", "baseline")].on_front  # cheapest row stays on the front
     assert not rows[("m1", "baseline")].on_front
@@ -278,7 +286,7 @@ def test_terminal_render(run, summary):
     text = console.export_text()
     for expected in ("17% (1/6)", "88% (7/8)", "100% (8/8)", "not enough runs", "helps",
                      "1.41x CPU", "3.00x GPU", "43% CPU", "upskill rule", "0.0625", "0.0078",
-                     "skip compile: blocked by build_toml (1 trials)",
+                     "skip compile: blocked by build_toml (1 trial)",
                      "error m1|baseline|c3|1 [trial]: HTTP 529", "single-turn evaluation", "+71 pts"):
         assert expected in text, expected
 

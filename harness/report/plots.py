@@ -68,6 +68,8 @@ def plot_speedups(run: ReportRun, path: Path) -> Path | None:
         log.info("no correct trial with a measured speedup: no speedup chart")
         return None
     plt = _pyplot()
+    from matplotlib import ticker
+
     devices = sorted(data)
     fig, axes = plt.subplots(1, len(devices), figsize=(5.0 * len(devices), 3.8), squeeze=False)
     for ax, device in zip(axes[0], devices):
@@ -78,6 +80,8 @@ def plot_speedups(run: ReportRun, path: Path) -> Path | None:
             ax.scatter([i] * len(groups[k]), groups[k], s=12, alpha=0.6, color="#2b7bb9", zorder=3)
         ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=8)
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.axhline(1.0, color="#999", linestyle="--", linewidth=1)
         ax.set_ylabel("speedup vs reference (log)")
         ax.set_title(f"Speedup of correct trials ({device_label(device)})")

@@ -73,6 +73,9 @@ class ArmSummary(BaseModel):
     check was within the level}; empty when no trial reached the run level."""
     speedup: list[SpeedupSummary]
     """One entry per device; never pooled across devices."""
+    pass_at_k: dict[str, float]
+    """'k' -> mean over cases of unbiased pass@k, for k = 1 and k = the fewest completed runs
+    of any case (when that is > 1); empty when no case completed."""
     avg_input_tokens: float | None
     avg_output_tokens: float | None
     avg_cached_tokens: float | None
@@ -253,6 +256,15 @@ def summarize_arm(run: ReportRun, model: str, arm: Arm, *, n_boot: int = N_BOOT,
             speedups.append(SpeedupSummary(device=device, geomean=g[0], lo=g[1], hi=g[2],
                                            count=sum(len(x) for x in groups)))
 
+    per_case: dict[str, list[bool]] = defaultdict(list)
+    for t in done:
+        per_case[t.case_id].append(t.verdict == "pass")
+    pass_k: dict[str, float] = {}
+    if per_case:
+        k_max = min(len(v) for v in per_case.values())
+        for k in sorted({1, k_max}):
+            pass_k[str(k)] = sum(stats.pass_at_k(len(v), sum(v), k) for v in per_case.values()) / len(per_case)
+
     # Tokens: every trial that got an answer (errors may have no tokens).
     answered = [t for t in trials if t.verdict != "error"]
     costs = [t.cost_usd for t in trials if t.cost_usd is not None]
@@ -264,7 +276,7 @@ def summarize_arm(run: ReportRun, model: str, arm: Arm, *, n_boot: int = N_BOOT,
         pass_rate=rate(verdicts["pass"], len(done), skipped="no completed trials"),
         avg_assertions_passed=_mean([t.assertions_passed for t in done]),
         avg_assertions_total=_mean([t.assertions_total for t in done]),
-        rates=rates, fast_p=fast, speedup=speedups,
+        rates=rates, fast_p=fast, speedup=speedups, pass_at_k=pass_k,
         avg_input_tokens=_mean([t.input_tokens for t in answered]),
         avg_output_tokens=_mean([t.output_tokens for t in answered]),
         avg_cached_tokens=_mean([t.cached_tokens for t in answered]),

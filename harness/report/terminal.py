@@ -32,6 +32,8 @@ def fmt_pct(x: float | None) -> str:
 
 def fmt_rate(r: Rate, *, interval: bool = True) -> str:
     if r.rate is None:
+        if r.skipped in ("not required", "no completed trials"):
+            return r.skipped
         return f"skip ({r.skipped})" if r.skipped else "-"
     text = f"{fmt_pct(r.rate)} ({r.k}/{r.n})"
     if interval and r.lo is not None and r.hi is not None:
@@ -45,8 +47,12 @@ def fmt_speedup(s: SpeedupSummary) -> str:
 
 def fmt_fast1(a: ArmSummary, rates: dict[str, Rate]) -> str:
     if not a.fast_p:
-        return f"skip ({rates['correct'].skipped})" if rates["correct"].skipped else "-"
+        return fmt_rate(rates["correct"])
     return ", ".join(f"{fmt_pct(v['1.0'])} {device_label(d)}" for d, v in a.fast_p.items())
+
+
+def fmt_pass_at_k(a: ArmSummary) -> str:
+    return ", ".join(f"@{k} {fmt_pct(v)}" for k, v in a.pass_at_k.items()) or "-"
 
 
 def fmt_tokens(x: float | None) -> str:
@@ -63,7 +69,7 @@ def arm_table(summary: Summary) -> Table:
         table.add_column(col)
     for col in RATE_COLUMNS:
         table.add_column(RATE_TITLES[col])
-    for col in ("fast_1", "geomean speedup (correct only)", "tokens in/out", "cost"):
+    for col in ("pass@k", "fast_1", "geomean speedup (correct only)", "tokens in/out", "cost"):
         table.add_column(col)
     for a in summary.arms:
         assertions = ("-" if a.avg_assertions_passed is None
@@ -72,7 +78,7 @@ def arm_table(summary: Summary) -> Table:
         cells = (
             a.model, a.arm, str(a.n), fmt_rate(a.pass_rate), str(a.errors), str(a.incomplete), assertions,
             *(fmt_rate(a.rates[c], interval=False) for c in RATE_COLUMNS),
-            fmt_fast1(a, a.rates), speed,
+            fmt_pass_at_k(a), fmt_fast1(a, a.rates), speed,
             f"{fmt_tokens(a.avg_input_tokens)}/{fmt_tokens(a.avg_output_tokens)}",
             fmt_cost(a.cost_usd),
         )
@@ -131,7 +137,7 @@ def render_summary(run: ReportRun, summary: Summary, console: Console) -> None:
     if summary.skipped:
         console.print("[bold]Skipped checks[/] (never counted as passes)")
         for s in summary.skipped:
-            console.print(escape(f"  skip {s.check}: {s.reason} ({s.count} trials)"))
+            console.print(escape(f"  skip {s.check}: {s.reason} ({s.count} {'trial' if s.count == 1 else 'trials'})"))
     if summary.errors:
         console.print(f"[bold red]Errors ({len(summary.errors)})[/] (not counted as failures)")
         for e in summary.errors:
