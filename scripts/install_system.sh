@@ -5,7 +5,7 @@
 #   sudo scripts/install_system.sh --podman   # also podman + runc (container backend without Docker)
 set -euo pipefail
 
-want=(bubblewrap)
+want=(bubblewrap chromium)  # chromium: the HTML report test loads the page headless
 [[ "${1:-}" == "--podman" ]] && want+=(podman runc)
 
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
