@@ -448,3 +448,25 @@ def test_html_renders_in_headless_chromium(run, summary, tmp_path):
         assert expected in section, expected
     assert "<svg" in html_text and 'id="chart-pass"' in html_text
     assert "http://" not in html_text.replace("http://www.w3.org/2000/svg", "")  # self-contained
+
+
+def test_empty_and_odd_runs_render(tmp_path):
+    empty = ReportRun(run_id="r-empty")
+    s = summarize(empty)
+    assert (s.arms, s.lifts, s.pareto) == ([], [], [])
+    assert check_gates(s, fail_under=0.5) == ["--fail-under 0.5: no trials in the run"]
+    assert check_gates(s, min_lift=0.1) == ["--min-lift 0.1: no model has both arms"]
+    console = Console(record=True, width=200)
+    render_terminal(empty, console, summary=s)
+    assert "run r-empty" in console.export_text()
+    assert "<table id=\"grid\">" in write_html(empty, tmp_path / "e.html").read_text()
+    # A model name with rich markup characters is printed literally; only errors: no pass rate.
+    odd = ReportRun(run_id="r-odd", trials=[
+        _trial("[bold]m", "baseline", "c", 0, "error", [], error="boom [x]")])
+    s = summarize(odd)
+    assert s.arms[0].pass_rate.rate is None
+    assert check_gates(s, fail_under=0.1) == ["[bold]m baseline: no completed trials (--fail-under 0.1)"]
+    console = Console(record=True, width=300)
+    render_terminal(odd, console, summary=s)
+    text = console.export_text()
+    assert "[bold]m" in text and "boom [x]" in text and "no completed trials" in text
