@@ -17,7 +17,6 @@ from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import numpy as np
-from scipy.stats import binomtest
 
 __all__ = [
     "bootstrap_geomean",
@@ -55,6 +54,8 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
         raise ValueError(f"wilson_interval: need 0 <= k <= n, got k={k!r}, n={n!r}")
     if n == 0:
         return (0.0, 1.0)
+    from scipy.stats import binomtest  # why: scipy.stats takes ~1 s to import; keep the CLI start fast
+
     ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
     return (float(ci.low), float(ci.high))
 
@@ -65,6 +66,8 @@ def mcnemar_exact(b: int, c: int) -> float:
         raise ValueError(f"mcnemar_exact: counts must be >= 0, got b={b!r}, c={c!r}")
     if b + c == 0:
         return 1.0
+    from scipy.stats import binomtest
+
     return float(binomtest(b, b + c, 0.5).pvalue)
 
 
