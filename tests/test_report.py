@@ -346,9 +346,11 @@ def test_compare_runs(run):
     same = rows[("m1", "with_skill")]
     assert (same.b, same.c, same.p_value, same.verdict) == (0, 0, 1.0, "not enough runs")
     assert result.only_in_b == ["m2 baseline d9"] and result.only_in_a == []
-    console = Console(record=True, width=300)
-    render_compare(result, console)
-    assert "B better" in console.export_text()
+    from harness.report.compare import render_compare as render_from_compare  # the re-export runs.py uses
+    for render in (render_compare, render_from_compare):
+        console = Console(record=True, width=300)
+        render(result, console)
+        assert "B better" in console.export_text()
 
 
 def test_attach_artifacts(tmp_path):
@@ -360,7 +362,13 @@ def test_attach_artifacts(tmp_path):
     (root / "logs").mkdir()
     (root / "logs" / "compile.txt").write_text("nvcc output here")
     (tmp_path / "secret.txt").write_text("outside")
+    # the layout harness/checks/sass.py writes
+    (root / "logs" / "histogram.json").write_text(json.dumps(
+        {"kernels": {"rms_norm_kernel [sm_90]": {"source": "a.cu", "instructions": 12,
+                                                  "histogram": {"FFMA": 9, "EXIT": 1}}},
+         "total": {"FFMA": 9, "EXIT": 1}}))
     checks = [CheckResult(name="compile", status="pass", log_path="logs/compile.txt"),
+              CheckResult(name="sass", status="pass", log_path="logs/histogram.json"),
               CheckResult(name="run", status="fail", log_path="../secret.txt")]
     run = ReportRun(run_id="r1", trials=[_trial("m", "baseline", "c", 0, "fail", checks,
                                                 artifacts_dir="artifacts/r1/t0")])
@@ -369,6 +377,7 @@ def test_attach_artifacts(tmp_path):
     assert files["build.toml"].text.startswith("[general]")
     assert files["torch-ext/binding.so"].text is None  # binary: listed, not embedded
     assert trial.logs == {"compile": "nvcc output here"}  # the path outside the data dir is ignored
+    assert trial.sass_histogram == {"rms_norm_kernel [sm_90]": {"FFMA": 9, "EXIT": 1}}
 
 
 # ---- HTML in a real headless Chromium -----------------------------------------------------

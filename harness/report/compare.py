@@ -30,6 +30,12 @@ class CompareRow(BaseModel):
     """'B better', 'B worse', 'no measurable effect' or 'not enough runs' (exact McNemar at 0.05)."""
 
 
+    @property
+    def lift(self) -> float | None:
+        """Alias of diff (B - A), for gates written in terms of lift."""
+        return self.diff
+
+
 class CompareResult(BaseModel):
     run_a: str
     run_b: str
@@ -68,3 +74,10 @@ def compare_runs(a: ReportRun, b: ReportRun, *, n_boot: int = N_BOOT, seed: int 
     return CompareResult(run_a=a.run_id, run_b=b.run_id, rows=rows,
                          only_in_a=sorted(fmt(k) for k in keys_a - keys_b),
                          only_in_b=sorted(fmt(k) for k in keys_b - keys_a))
+
+
+def render_compare(result: CompareResult, console) -> None:
+    """Print the comparison table (the renderer lives in terminal.py; re-exported here for callers)."""
+    from harness.report.terminal import render_compare as _render
+
+    _render(result, console)

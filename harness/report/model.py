@@ -7,6 +7,7 @@ left on disk (extracted project, logs) for the HTML detail view.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -132,6 +133,18 @@ def _read_text(path: Path) -> tuple[str | None, bool]:
     return text, False
 
 
+def sass_histogram_from_json(path: Path) -> dict[str, dict[str, int]]:
+    """Kernel -> opcode counts from the sass check's histogram.json ({"kernels": {name: {"histogram": ...}}})."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        kernels = data.get("kernels") or {}
+        return {str(name): {str(op): int(n) for op, n in (info.get("histogram") or {}).items()}
+                for name, info in kernels.items()}
+    except (OSError, ValueError, AttributeError, TypeError) as err:
+        log.debug("unreadable SASS histogram %s: %s", path, err)
+        return {}
+
+
 def attach_artifacts(run: ReportRun, data_root: Path) -> ReportRun:
     """A copy of `run` whose trials carry their extracted files and check logs read from disk.
 
@@ -150,15 +163,19 @@ def attach_artifacts(run: ReportRun, data_root: Path) -> ReportRun:
                     text, cut = _read_text(path)
                     files.append(ReportFile(path=str(path.relative_to(project)),
                                             size=path.stat().st_size, text=text, truncated=cut))
+        sass = dict(trial.sass_histogram)
         for check in trial.checks:
             if check.name in logs or not check.log_path:
                 continue
             path = (root / check.log_path).resolve()
-            if path.is_file() and path.is_relative_to(root):
-                text, cut = _read_text(path)
-                if text is not None:
-                    logs[check.name] = text + ("\n[... truncated]" if cut else "")
-            else:
+            if not (path.is_file() and path.is_relative_to(root)):
                 log.debug("log %s of %s not found", check.log_path, trial.key)
-        trials.append(trial.model_copy(update={"files": files, "logs": logs}))
+                continue
+            if check.name == "sass" and path.suffix == ".json":
+                sass = sass or sass_histogram_from_json(path)
+                continue
+            text, cut = _read_text(path)
+            if text is not None:
+                logs[check.name] = text + ("\n[... truncated]" if cut else "")
+        trials.append(trial.model_copy(update={"files": files, "logs": logs, "sass_histogram": sass}))
     return run.model_copy(update={"trials": trials})

@@ -180,7 +180,7 @@ def _ran(check: CheckResult) -> bool:
     if check.status != "fail":
         return False
     m = check.metrics
-    return bool(m.get("executed")) or m.get("max_abs_err") is not None
+    return bool(m.get("executed")) or bool(m.get("calls_ok")) or m.get("max_abs_err") is not None
 
 
 def _rate_outcome(trial: ReportTrial, column: str, level: str | None) -> bool | str | None:
