@@ -1,0 +1,138 @@
+"""`kernelgrade check PROJECT_DIR`: levels, output formats and exit codes, on the
+reference projects (must pass) and the known-bad ones (must fail for their reason).
+
+The one torch-binding compile these tests need (kernels_reference/rmsnorm) goes
+through the shared compile cache, so only the first run on a machine pays for it.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.commands.check import exit_code
+from harness.paths import repo_root
+from harness.results import CheckResult
+from tests.cuda_helpers import needs_nvcc
+
+REFS = repo_root() / "kernels_reference"
+RMSNORM = REFS / "rmsnorm"
+BAD = sorted(p for p in (REFS / "bad").glob("*") if (p / "EXPECTED.txt").is_file()) if (REFS / "bad").is_dir() else []
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERNELGRADE_HOME", str(tmp_path / "home"))
+
+
+def _json(capsys, argv: list[str]) -> tuple[int, dict]:
+    code = main(argv)
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+@needs_nvcc
+def test_reference_project_passes_compile_level(capsys):
+    code, data = _json(capsys, ["check", str(RMSNORM), "--level", "compile", "--json"])
+    by = {r["name"]: r for r in data["results"]}
+    assert code == 0, by
+    assert data["level"] == "compile" and data["exit_code"] == 0
+    assert by["build_toml"]["status"] == "pass"
+    assert by["compile"]["status"] == "pass" and "sm_90" in by["compile"]["metrics"]["arches"]
+    assert by["compile"]["metrics"]["kernels"] >= 1
+    assert by["sass"]["status"] == "pass" and by["sass"]["metrics"]["empty_kernels"] == 0
+    assert by["run"] == {**by["run"], "status": "skip", "reason": "level compile"}
+    assert "run: level compile" in data["skipped"]
+
+
+@needs_nvcc
+def test_table_output_lists_skips(capsys):
+    code = main(["check", str(RMSNORM), "--level", "compile"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "compile" in out and "pass" in out
+    assert "skipped: run (level compile); speedup (level compile)" in " ".join(out.split())
+
+
+@needs_nvcc
+def test_auto_level_is_compile_without_a_gpu(capsys, monkeypatch):
+    import harness.levels
+
+    monkeypatch.setattr(harness.levels, "cuda_visible", lambda: False)
+    code, data = _json(capsys, ["check", str(RMSNORM), "--json"])
+    assert data["level"] == "compile" and data["level_requested"] == "auto" and code == 0
+
+
+@pytest.mark.parametrize("project", BAD, ids=[p.name for p in BAD])
+def test_bad_projects_fail_for_their_reason(project, capsys):
+    expected = (project / "EXPECTED.txt").read_text().strip()
+    code, data = _json(capsys, ["check", str(project), "--level", "compile", "--json"])
+    failed = [r for r in data["results"] if r["status"] == "fail"]
+    assert code == 1 and failed, data["results"]
+    said = [r["reason"] for r in failed] + [f["reason"] for r in failed for f in r["findings"]]
+    assert any(expected in s for s in said), (expected, said)
+
+
+@pytest.mark.parametrize("name, check", [("compile_error", "compile"), ("empty_kernel_wrong_arch", "sass")])
+def test_named_bad_projects_fail_in_the_right_check(name, check, capsys):
+    project = REFS / "bad" / name
+    if not (project / "EXPECTED.txt").is_file():
+        pytest.skip(f"kernels_reference/bad/{name} not present")
+    if not __import__("shutil").which("nvcc"):
+        pytest.skip("nvcc not found")
+    code, data = _json(capsys, ["check", str(project), "--level", "compile", "--json"])
+    by = {r["name"]: r for r in data["results"]}
+    assert code == 1
+    assert by["build_toml"]["status"] == "pass"
+    assert by[check]["status"] == "fail"
+    assert (project / "EXPECTED.txt").read_text().strip() in json.dumps(by[check])
+
+
+def test_text_level_skips_are_listed_and_strict_fails(capsys):
+    code, data = _json(capsys, ["check", str(RMSNORM), "--level", "text", "--json"])
+    by = {r["name"]: r for r in data["results"]}
+    assert code == 0 and by["build_toml"]["status"] == "pass"
+    assert [by[n]["reason"] for n in ("compile", "sass", "run", "speedup")] == ["level text"] * 4
+    assert main(["check", str(RMSNORM), "--level", "text", "--strict", "--json"]) == 1
+
+
+def test_junit_one_testcase_per_check_with_cpu_label(tmp_path, capsys):
+    out = tmp_path / "r" / "junit.xml"
+    assert main(["check", str(RMSNORM), "--level", "text", "--device", "cpu", "--junit", str(out)]) == 0
+    capsys.readouterr()
+    suite = ET.parse(out).getroot().find("testsuite")
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [f"{n} [CPU]" for n in ("build_toml", "compile", "sass", "run", "speedup")]
+    assert suite.get("skipped") == "4" and suite.get("failures") == "0"
+    assert cases[0].find("skipped") is None
+    assert all(c.find("skipped").get("message") == "level text" for c in cases[1:])
+    assert "[CPU]" in suite.get("name")
+
+
+def test_usage_errors_exit_2(tmp_path, capsys, monkeypatch):
+    import harness.levels
+
+    assert main(["check", str(tmp_path / "missing")]) == 2
+    assert main(["check", str(tmp_path)]) == 2  # no build.toml
+    assert main(["check", str(RMSNORM), "--level", "fast"]) == 2
+    assert main(["check", str(RMSNORM), "--op", "no_such_op", "--level", "text"]) == 2
+    assert main(["check", str(RMSNORM), "--reference", str(tmp_path / "nope.py"), "--level", "text"]) == 2
+    monkeypatch.setattr(harness.levels, "cuda_visible", lambda: False)
+    assert main(["check", str(RMSNORM), "--level", "run", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "--level run needs a CUDA device" in " ".join(err.split())
+
+
+def test_exit_code_rules():
+    ok = CheckResult(name="compile", status="pass")
+    fail = CheckResult(name="sass", status="fail", reason="x")
+    err = CheckResult.error("run", "harness fault")
+    skip = CheckResult.skip("speedup", "level compile")
+    assert exit_code([ok, skip], strict=False) == 0
+    assert exit_code([ok, skip], strict=True) == 1
+    assert exit_code([ok, fail, err], strict=False) == 1
+    assert exit_code([ok, err], strict=False) == 3
