@@ -1,0 +1,65 @@
+"""Device strategies for the runner (DESIGN.md "Devices: the run path is device-generic").
+
+Only four things differ by device: the timer, the cache flush between timed calls,
+the evidence that the candidate's own code ran, and synchronisation. Everything
+else (inputs, poisoning, mutation checks, op tracing, statistics) is shared code
+in sandbox/child_common.py and sandbox/runner.py.
+
+These classes are used inside the child processes (they import torch lazily) and,
+for `available()` / defaults, in the parent.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+
+class Timer(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> int:
+        """Elapsed nanoseconds since start(), after the device finished the work."""
+        ...
+
+
+class DeviceStrategy(Protocol):
+    name: str
+    """"cpu" or "cuda": also the torch device string."""
+    default_timed_iters: int
+    default_warmup: int
+    default_rounds: int
+
+    def available(self) -> bool: ...
+
+    def sync(self) -> None: ...
+
+    def timer(self) -> Timer: ...
+
+    def flush_bytes(self) -> int:
+        """Size of the buffer written between timed calls (>= 2x the last cache level)."""
+        ...
+
+    def make_flush(self) -> Callable[[int], None]:
+        """A function that evicts the caches; called with the call index."""
+        ...
+
+    def profiler_activities(self) -> list: ...
+
+    def evidence(self, events: list[dict], ext_namespace: str) -> tuple[bool, str]:
+        """Did the candidate's own compiled code run during a traced call?"""
+        ...
+
+
+def get_device(name: str) -> DeviceStrategy:
+    if name == "cpu":
+        from sandbox.devices.cpu import CpuDevice
+
+        return CpuDevice()
+    if name == "cuda":
+        from sandbox.devices.cuda import CudaDevice
+
+        return CudaDevice()
+    raise ValueError(f"unknown device {name!r} (cpu or cuda)")
+
+
+__all__ = ["DeviceStrategy", "Timer", "get_device"]
