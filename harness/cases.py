@@ -116,7 +116,9 @@ class Case(BaseModel):
 def _describe(err: ValidationError) -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(case)"
-    return f"{where}: {first['msg']}"
+    got = first.get("input")
+    shown = f" (got {got!r})" if isinstance(got, (str, int, float, bool)) and first["type"] != "missing" else ""
+    return f"{where}: {first['msg']}{shown}"
 
 
 def parse_cases(data: Any, *, source: str = "<cases>") -> list[Case]:
