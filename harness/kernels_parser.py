@@ -20,7 +20,9 @@ in threads), and a parser crash on a hostile file cannot take the harness down.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.metadata
+import importlib.util
 import json
 import logging
 import re
@@ -42,16 +44,22 @@ PINNED_VERSION = "0.17.2"
 
 Format = Literal["edition5", "legacy-v4", "legacy-v3", "newer", "unknown"]
 
-# Runs in the child. Prints one JSON object on stdout; fd 2 carries parser warnings.
+# Runs in the child (python -I -S: no site, no user paths). It loads the compiled
+# parser straight from its file, so the `kernels` package's __init__ (which pulls in
+# much of the library) is not imported: ~0.1 s per parse instead of ~0.3 s.
+# Prints one JSON object on stdout; fd 2 carries the parser's warnings.
 _CHILD = r"""
 import json, sys
+import importlib.util
 try:
-    from kernels._rust import Build
+    spec = importlib.util.spec_from_file_location("kernels._rust", sys.argv[1])
+    rust = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rust)
 except BaseException as err:
-    sys.stdout.write(json.dumps({"internal": f"cannot import kernels._rust: {type(err).__name__}: {err}"}))
+    sys.stdout.write(json.dumps({"internal": f"cannot load {sys.argv[1]}: {type(err).__name__}: {err}"}))
     raise SystemExit(0)
 try:
-    build = Build.open(sys.argv[1])
+    build = rust.Build.open(sys.argv[2])
     out = {"ok": True, "backends": [str(b).lower() for b in build.general.backends]}
 except ValueError as err:
     out = {"ok": False, "error": str(err)}
@@ -95,6 +103,19 @@ def installed_version() -> str:
         return ""
 
 
+def _rust_library() -> Path | None:
+    """The compiled parser inside the installed kernels package (found without importing it)."""
+    spec = importlib.util.find_spec("kernels")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            candidate = Path(folder) / f"_rust{suffix}"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
 def _probe_edition(project_dir: Path) -> int | None:
     # Mirrors the parser's own EditionProbe: only general.edition, ignoring the rest.
     try:
@@ -127,10 +148,14 @@ def parse_build(project_dir: Path, *, timeout_s: float = 60.0) -> ParsedBuild:
     if version and version != PINNED_VERSION:
         log.warning("kernels %s installed; kernelgrade was verified against %s", version, PINNED_VERSION)
     edition = _probe_edition(project_dir)
+    library = _rust_library()
+    if library is None:
+        return ParsedBuild(ok=False, edition=edition, parser_version=version, internal_error=(
+            f"the kernels package (kernels._rust) is not installed: pip install kernels=={PINNED_VERSION}"))
     with tempfile.TemporaryDirectory(prefix="kg-parse-") as home:
         try:
             proc = subprocess.run(
-                [sys.executable, "-I", "-c", _CHILD, str(project_dir.resolve())],
+                [sys.executable, "-I", "-S", "-c", _CHILD, str(library), str(project_dir.resolve())],
                 capture_output=True, text=True, timeout=timeout_s, env=scrubbed_env(home), cwd=home,
             )
         except subprocess.TimeoutExpired:

@@ -438,7 +438,7 @@ def _python_findings(root: Path, package_dir: Path) -> list[Finding]:
                     continue
                 first = deco.args[0]
                 if _decorator_name(first) != "add_op_namespace_prefix":
-                    findings.append(Finding(severity="error", key=f"{rel}:{node.lineno}", reason=(
+                    findings.append(Finding(severity="error", key=f"{rel}:{deco.lineno}", reason=(
                         f"@{name} on {node.name} names the op without add_op_namespace_prefix: "
                         "kernel-builder rejects hard-coded op namespaces")))
     return findings
