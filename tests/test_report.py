@@ -287,8 +287,14 @@ def test_terminal_render(run, summary):
     for expected in ("17% (1/6)", "88% (7/8)", "100% (8/8)", "not enough runs", "helps",
                      "1.41x CPU", "3.00x GPU", "43% CPU", "upskill rule", "0.0625", "0.0078",
                      "skip compile: blocked by build_toml (1 trial)",
-                     "error m1|baseline|c3|1 [trial]: HTTP 529", "single-turn evaluation", "+71 pts"):
+                     "error m1|baseline|c3|1 [trial]: HTTP 529", "single-turn evaluation", "+71 [+"):
         assert expected in text, expected
+    assert "Kernel checks per model and arm" in text and "level run, device CPU" in text
+    text_only = run.model_copy(update={"trials": [t for t in run.trials if t.model == "m2"], "level": "text"})
+    console = Console(record=True, width=400)
+    render_terminal(text_only, console)
+    text = console.export_text()
+    assert "Kernel checks" not in text and "device" not in text and "100% (8/8)" in text
 
 
 def test_json_round_trip(run, summary):

@@ -13,7 +13,7 @@ from rich.table import Table
 from harness.report.compare import CompareResult
 from harness.report.model import ReportRun
 from harness.report.summary import (
-    RATE_COLUMNS, ArmSummary, Rate, SpeedupSummary, Summary, summarize,
+    RATE_COLUMNS, UPSKILL_RULE_LABEL, ArmSummary, Rate, SpeedupSummary, Summary, summarize,
 )
 
 RATE_TITLES = {"build_toml": "build.toml", "compile": "compile", "run": "run", "correct": "correct"}
@@ -63,54 +63,74 @@ def fmt_cost(x: float | None) -> str:
     return "no price" if x is None else f"${x:.4f}"
 
 
+def _table(title: str, columns: tuple[str, ...], caption: str | None = None) -> Table:
+    # fold, never ellipsis: a narrow terminal must not hide digits
+    table = Table(title=title, caption=caption)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table
+
+
 def arm_table(summary: Summary) -> Table:
-    table = Table(title="Results per model and arm", show_lines=False)
-    for col in ("model", "arm", "n", "pass rate [95% CI]", "errors", "incomplete", "assertions"):
-        table.add_column(col)
-    for col in RATE_COLUMNS:
-        table.add_column(RATE_TITLES[col])
-    for col in ("pass@k", "fast_1", "geomean speedup (correct only)", "tokens in/out", "cost"):
-        table.add_column(col)
+    """Pass rates, errors, assertions, tokens and cost per model and arm."""
+    multi_run = any(len(a.pass_at_k) > 1 for a in summary.arms)
+    cols = ("model", "arm", "n", "pass rate [95% CI]", "errors", "incomplete", "assertions",
+            *(("pass@k",) if multi_run else ()), "tokens in/out", "cost")
+    table = _table("Results per model and arm", cols)
     for a in summary.arms:
         assertions = ("-" if a.avg_assertions_passed is None
                       else f"{a.avg_assertions_passed:.1f}/{a.avg_assertions_total:.1f}")
-        speed = "; ".join(fmt_speedup(s) for s in a.speedup) or "-"
         cells = (
             a.model, a.arm, str(a.n), fmt_rate(a.pass_rate), str(a.errors), str(a.incomplete), assertions,
-            *(fmt_rate(a.rates[c], interval=False) for c in RATE_COLUMNS),
-            fmt_pass_at_k(a), fmt_fast1(a, a.rates), speed,
-            f"{fmt_tokens(a.avg_input_tokens)}/{fmt_tokens(a.avg_output_tokens)}",
-            fmt_cost(a.cost_usd),
+            *((fmt_pass_at_k(a),) if multi_run else ()),
+            f"{fmt_tokens(a.avg_input_tokens)}/{fmt_tokens(a.avg_output_tokens)}", fmt_cost(a.cost_usd),
         )
         table.add_row(*(escape(c) for c in cells))
     return table
 
 
+def has_kernel_figures(summary: Summary) -> bool:
+    return any(r.rate is not None or r.skipped != "not required"
+               for a in summary.arms for r in a.rates.values())
+
+
+def kernel_table(summary: Summary) -> Table:
+    """Build/compile/run/correct rates, fast_1 and speedups (correct trials only, per device)."""
+    cols = ("model", "arm", *(RATE_TITLES[c] for c in RATE_COLUMNS), "fast_1", "geomean speedup (correct only)")
+    table = _table("Kernel checks per model and arm", cols)
+    for a in summary.arms:
+        speed = "; ".join(fmt_speedup(s) for s in a.speedup) or "-"
+        cells = (a.model, a.arm, *(fmt_rate(a.rates[c], interval=False) for c in RATE_COLUMNS),
+                 fmt_fast1(a, a.rates), speed)
+        table.add_row(*(escape(c) for c in cells))
+    return table
+
+
 def lift_table(summary: Summary) -> Table:
-    table = Table(title="Skill lift per model (paired by case and run index)")
-    for col in ("model", "baseline", "with skill", "lift [95% CI, cases resampled]", "pairs",
-                "b / c", "McNemar p", "verdict", "token savings", "upskill rule"):
-        table.add_column(col)
+    table = _table("Skill lift per model (paired by case and run index)",
+                   ("model", "baseline", "with skill", "lift, points [95% CI]", "pairs", "b / c", "McNemar p",
+                    "verdict", "token savings", UPSKILL_RULE_LABEL),
+                   caption="CI: bootstrap over cases. b: pairs only the baseline passed, c: only with "
+                           "the skill; p: exact McNemar. Verdict at p < 0.05, needs >= 6 discordant pairs.")
     for line in summary.lifts:
         if line.lift is None:
             lift = "-"
         else:
-            lift = f"{100 * line.lift:+.0f} pts [{100 * line.lift_lo:+.0f}, {100 * line.lift_hi:+.0f}]"
+            lift = f"{100 * line.lift:+.0f} [{100 * line.lift_lo:+.0f}, {100 * line.lift_hi:+.0f}]"
         style = VERDICT_STYLE.get(line.verdict, "")
         savings = "-" if line.token_savings is None else f"{100 * line.token_savings:+.0f}%"
         table.add_row(
             escape(line.model), fmt_pct(line.pass_baseline), fmt_pct(line.pass_with), lift, str(line.pairs),
             f"{line.b} / {line.c}", f"{line.p_value:.4f}", f"[{style}]{line.verdict}[/]" if style else line.verdict,
-            savings, f"{'beneficial' if line.upskill_beneficial else 'not beneficial'} ({line.upskill_label})",
+            savings, "beneficial" if line.upskill_beneficial else "not beneficial",
         )
     return table
 
 
 def pareto_table(summary: Summary) -> Table:
     basis = summary.pareto[0].basis if summary.pareto else "cost"
-    table = Table(title=f"Model choice: pass rate vs {basis} (Pareto front marked *)")
-    for col in ("", "model", "arm", "pass rate", "cost / trial", "tokens / trial"):
-        table.add_column(col)
+    table = _table(f"Model choice: pass rate vs {basis} (Pareto front marked *)",
+                   ("", "model", "arm", "pass rate", "cost / trial", "tokens / trial"))
     for row in summary.pareto:
         table.add_row("*" if row.on_front else "", escape(row.model), row.arm, fmt_pct(row.pass_rate),
                       fmt_cost(row.cost_per_trial), fmt_tokens(row.avg_tokens))
@@ -127,9 +147,12 @@ def render_summary(run: ReportRun, summary: Summary, console: Console) -> None:
             head += f", {run.skill_tokens:,} tokens"
     console.print(head)
     level = run.level or "?"
-    console.print(escape(f"level {level}, device {device_label(run.device)}"
-                         + "".join(f"; {n}" for n in run.notes)))
+    # The device matters only where code ran; at text/compile level it would mislead.
+    where = f", device {device_label(run.device)}" if level == "run" else ""
+    console.print(escape(f"level {level}{where}" + "".join(f"; {n}" for n in run.notes)))
     console.print(arm_table(summary))
+    if has_kernel_figures(summary):
+        console.print(kernel_table(summary))
     if summary.lifts:
         console.print(lift_table(summary))
     if summary.pareto:
@@ -152,9 +175,9 @@ def render_terminal(run: ReportRun, console: Console, *, summary: Summary | None
 
 
 def render_compare(result: CompareResult, console: Console) -> None:
-    table = Table(title=f"Run {result.run_b} (B) vs run {result.run_a} (A), same cases, paired")
-    for col in ("model", "arm", "pairs", "pass A", "pass B", "B - A [95% CI]", "b / c", "McNemar p", "verdict"):
-        table.add_column(col)
+    table = _table(f"Run {escape(result.run_b)} (B) vs run {escape(result.run_a)} (A), same cases, paired",
+                   ("model", "arm", "pairs", "pass A", "pass B", "B - A [95% CI]", "b / c", "McNemar p", "verdict"),
+                   caption="b: pairs only A passed, c: only B passed; p: exact McNemar; CI: bootstrap over cases.")
     for r in result.rows:
         diff = "-" if r.diff is None else f"{100 * r.diff:+.0f} pts [{100 * r.diff_lo:+.0f}, {100 * r.diff_hi:+.0f}]"
         style = VERDICT_STYLE.get(r.verdict, "")
