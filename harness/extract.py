@@ -25,6 +25,7 @@ import errno
 import logging
 import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,9 @@ def _iter_blocks(text: str) -> list[_Block]:
             strip = min(indent, len(line) - len(line.lstrip(" ")))
             body.append(line[strip:])
             i += 1
+        if not closed:
+            while body and not body[-1].strip():
+                body.pop()
         blocks.append(_Block(info=m["info"].strip(), lines=body, above=above, line_no=start + 1, closed=closed))
         prose = []
         i += 1
@@ -121,11 +125,12 @@ def _iter_blocks(text: str) -> list[_Block]:
 
 
 def _path_from_info(info: str) -> str | None:
+    info = info.replace("{", " ").replace("}", " ")  # pandoc-style {.cuda path=...}
     for m in _KEYED.finditer(info):
         if m["key"].lower() in _PATH_KEYS:
             value = m["dq"] if m["dq"] is not None else m["sq"] if m["sq"] is not None else m["bare"]
             return value.strip()
-    rest = _KEYED.sub(" ", info).replace("{", " ").replace("}", " ").split()
+    rest = _KEYED.sub(" ", info).split()
     for token in rest:
         if ":" in token and not re.match(r"^[A-Za-z]:[\\/]", token):
             candidate = token.partition(":")[2]  # ```python:pkg/x.py
@@ -285,7 +290,16 @@ def _write_one(root_fd: int, path: str, data: bytes) -> None:
             os.close(opened)
 
 
-def _why(err: OSError) -> str:
+def _why(err: OSError, root_fd: int, path: str) -> str:
+    # O_NOFOLLOW|O_DIRECTORY reports a symlinked folder as ENOTDIR: look at what is there.
+    parts = path.split("/")
+    for i in range(1, len(parts) + 1):
+        try:
+            st = os.lstat("/".join(parts[:i]), dir_fd=root_fd)
+        except OSError:
+            break
+        if stat.S_ISLNK(st.st_mode):
+            return f"{'/'.join(parts[:i])!r} in the workspace is a symlink: refused (not followed)"
     if err.errno == errno.ELOOP:
         return "a symlink in the workspace is on the way: refused"
     if err.errno == errno.EEXIST:
@@ -318,7 +332,7 @@ def write_files(dest: Path, files: dict[str, str], *, max_files: int = MAX_FILES
             try:
                 _write_one(root_fd, path_ok, data)
             except OSError as err:
-                result.findings.append(Finding(severity="error", key=path_ok, reason=_why(err)))
+                result.findings.append(Finding(severity="error", key=path_ok, reason=_why(err, root_fd, path_ok)))
                 continue
             result.files.append(path_ok)
             result.total_bytes += len(data)
