@@ -441,7 +441,7 @@ def test_html_renders_in_headless_chromium(run, summary, tmp_path):
     dom = _Elements()
     dom.feed(proc.stdout)
     # The grid: one link per trial, each pointing at an existing detail element.
-    links = [a for tag, a in dom.tags if tag == "a" and a.get("data-target")]
+    links = [a for tag, a in dom.tags if tag == "a" and a.get("data-verdict")]
     assert len(links) == len(run.trials) == 32
     assert all(a["data-target"] in dom.by_id for a in links)
     assert dom.by_id["grid"]["_tag"] == "table"
@@ -461,6 +461,10 @@ def test_html_renders_in_headless_chromium(run, summary, tmp_path):
     for expected in ("PROMPT c1 with_skill", "ANSWER c1 with_skill #0", "nvcc -gencode arch=compute_90",
                      "SASS opcodes: rms_norm_kernel", "FFMA", "correctness: <b>pass</b>", "speedup 2.00x CPU"):
         assert expected in section, expected
+    # The next trial (c1 #1, same prompt) links to this one instead of repeating the prompt.
+    following = html_text[end:html_text.index(f'id="t-{target + 2}"')]
+    assert f'href="#t-{target}"' in following and "PROMPT c1 with_skill" not in following
+    assert "ANSWER c1 with_skill #1" in following
     assert "<svg" in html_text and 'id="chart-pass"' in html_text
     assert "http://" not in html_text.replace("http://www.w3.org/2000/svg", "")  # self-contained
 

@@ -46,7 +46,7 @@ def _grid(run: ReportRun, index: dict[str, int]) -> list[dict]:
     return rows
 
 
-def _trial_view(trial: ReportTrial, i: int, run: ReportRun) -> dict:
+def _trial_view(trial: ReportTrial, i: int, run: ReportRun, seen_prompts: dict[str, str]) -> dict:
     build = trial.check("build_toml")
     charts = [Markup(svg.histogram_chart(counts, title=f"SASS opcodes: {kernel}"))
               for kernel, counts in sorted(trial.sass_histogram.items())]
@@ -58,17 +58,20 @@ def _trial_view(trial: ReportTrial, i: int, run: ReportRun) -> dict:
         "other_logs": {k: v for k, v in trial.logs.items() if k != "compile"},
         "correctness": trial.check(CORRECTNESS_CHECK), "timing": trial.check(TIMING_CHECK),
         "speedup": speedup_of(trial), "sass_charts": [c for c in charts if c],
+        # the prompt (with the skill block) repeats across runs: embed it once, link the rest
+        "prompt_same_as": seen_prompts.setdefault(trial.prompt, f"t-{i}") if trial.prompt else None,
     }
 
 
 def render_html(run: ReportRun, *, summary: Summary | None = None) -> str:
     summary = summary or summarize(run)
     index = {t.key: i for i, t in enumerate(run.trials)}
+    seen: dict[str, str] = {}
     template = _env().get_template("report.html.j2")
     return template.render(
         run=run, summary=summary, rate_columns=RATE_COLUMNS, rate_titles=terminal.RATE_TITLES,
         pass_chart=Markup(svg.pass_rate_chart(summary)), grid=_grid(run, index), cases=run.cases,
-        trials=[_trial_view(t, index[t.key], run) for t in run.trials],
+        trials=[_trial_view(t, index[t.key], run, seen) for t in run.trials],
     )
 
 

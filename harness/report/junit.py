@@ -16,7 +16,8 @@ from harness.report.model import ReportRun, ReportTrial
 
 def _testcase(trial: ReportTrial) -> ET.Element:
     case = ET.Element("testcase", {
-        "classname": f"kernelgrade.{trial.model}.{trial.arm}",
+        # dots split class names into packages in CI viewers; model ids often have them
+        "classname": f"kernelgrade.{trial.model.replace('.', '_')}.{trial.arm}",
         "name": f"{trial.case_id}#{trial.run_index}",
         "time": f"{trial.latency_s or 0.0:.3f}",
     })
@@ -26,6 +27,7 @@ def _testcase(trial: ReportTrial) -> ET.Element:
         value = f"{check.status}: {check.reason}" if check.reason else check.status
         ET.SubElement(props, "property", {"name": f"check.{check.name}", "value": value})
         lines.append(f"{check.name}: {value}")
+        lines.extend(f"    [{f.severity}] {f.key}: {f.reason}" for f in check.findings if f.severity != "note")
     if trial.device:
         ET.SubElement(props, "property", {"name": "device", "value": trial.device})
     reason = trial.verdict_reason or trial.error or trial.verdict
