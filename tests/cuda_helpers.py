@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.toolchain import find_nvcc
+
 FIXTURES = Path(__file__).parent / "fixtures" / "cuda"
 
-needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None and not __import__("os").environ.get("CUDA_HOME"),
-                                reason="nvcc not found")
+needs_nvcc = pytest.mark.skipif(find_nvcc() is None, reason="nvcc not found (PATH, CUDA_HOME, nvidia-cuda-nvcc)")
 
 
 def kernel_project(root: Path, sources: list[str], *, caps: list[str] | None = None,

@@ -17,6 +17,7 @@ from harness.cli import main
 from harness.commands.check import exit_code
 from harness.paths import repo_root
 from harness.results import CheckResult
+from sandbox.toolchain import find_nvcc
 from tests.cuda_helpers import needs_nvcc
 
 REFS = repo_root() / "kernels_reference"
@@ -82,7 +83,7 @@ def test_named_bad_projects_fail_in_the_right_check(name, check, capsys):
     project = REFS / "bad" / name
     if not (project / "EXPECTED.txt").is_file():
         pytest.skip(f"kernels_reference/bad/{name} not present")
-    if not __import__("shutil").which("nvcc"):
+    if find_nvcc() is None:
         pytest.skip("nvcc not found")
     code, data = _json(capsys, ["check", str(project), "--level", "compile", "--json"])
     by = {r["name"]: r for r in data["results"]}

@@ -1,0 +1,159 @@
+"""Compile benchmark over the reference projects (issue 5).
+
+For each kernels_reference/<op>:
+  bare    the same compiler commands the harness runs (same flags, same sources, same
+          number in parallel), started directly with subprocess: no sandbox, no cache;
+  cold    the harness compile check with an empty cache (sandbox, hashing, cache store);
+  warm    the harness compile check again, every unit a cache hit;
+  warm_cli  `kernelgrade check OP --level compile` as a process (build_toml, compile and
+          sass, interpreter start-up included), against the warm cache.
+Targets: cold / bare <= 1.05; cold / warm >= 50.
+
+Usage: python benchmarks/compile.py [--ops rmsnorm softmax] [--json FILE]
+The cold runs use a fresh temporary cache (the CUDA math headers are copied in first
+and not timed); nothing touches your KERNELGRADE_CACHE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def reference_ops() -> list[str]:
+    refs = ROOT / "kernels_reference"
+    return sorted(p.name for p in refs.iterdir()
+                  if (p / "build.toml").is_file() and p.name not in ("bad", "cheats"))
+
+
+def _plan(op_dir: Path):
+    """The units and build env exactly as the compile check derives them."""
+    from harness.checks.base import CheckContext
+    from harness.checks.compile import _build_env
+    from harness.project import read_project
+    from sandbox.builder_files import extension_name
+    from sandbox.cache import content_key
+    from sandbox.nvcc import Includes, plan_cuda, project_sources
+
+    project = read_project(op_dir)
+    files = project_sources(op_dir)
+    ext = extension_name(project.name, "cuda", content_key(files=files))
+    probe = plan_cuda(project, ext_name=ext, includes=Includes())
+    ctx = CheckContext(case=None, text="", project_dir=op_dir, level="compile", device="cuda",
+                       artifacts=Path(tempfile.mkdtemp()))
+    built, reason = _build_env(ctx, probe.needs_torch)
+    if built is None:
+        raise SystemExit(f"{op_dir.name}: {reason}")
+    env, includes, _ = built
+    return plan_cuda(project, ext_name=ext, includes=includes), files, env
+
+
+def bare(op_dir: Path, parallel: int) -> float:
+    """Same commands, plain subprocess, same parallelism; sources laid out the same way."""
+    from sandbox.nvcc import _populate
+
+    plan, files, env = _plan(op_dir)
+    with tempfile.TemporaryDirectory(prefix="kg-bare-") as tmp:
+        work = Path(tmp)
+        _populate(work, files)
+
+        def one(unit) -> int:
+            tool = env.nvcc if unit.compiler == "nvcc" else env.cxx
+            return subprocess.run(unit.command(tool), cwd=work, capture_output=True).returncode
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            codes = list(pool.map(one, plan.units))
+        elapsed = time.perf_counter() - start
+    if any(codes):
+        raise SystemExit(f"{op_dir.name}: bare compile failed {codes}")
+    return elapsed
+
+
+def harness_check(op_dir: Path) -> tuple[float, dict]:
+    from harness.checks.base import CheckContext
+    from harness.checks.compile import check_compile
+
+    with tempfile.TemporaryDirectory(prefix="kg-art-") as art:
+        ctx = CheckContext(case=None, text="", project_dir=op_dir, level="compile", device="cuda",
+                           artifacts=Path(art))
+        start = time.perf_counter()
+        result = check_compile(ctx)
+        elapsed = time.perf_counter() - start
+    if result.status != "pass":
+        raise SystemExit(f"{op_dir.name}: compile check {result.status}: {result.reason}")
+    return elapsed, result.metrics
+
+
+def cli_check(op_dir: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(op_dir), "--level", "compile", "--json"],
+                          capture_output=True, text=True, cwd=ROOT)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{op_dir.name}: kernelgrade check exited {proc.returncode}: {proc.stderr[-500:]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="harness compile overhead and cache speed-up")
+    parser.add_argument("--ops", nargs="*", default=None)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    from sandbox.headers import ensure_math_headers
+    from sandbox.nvcc import default_parallel
+
+    headers = ensure_math_headers()  # from the user's cache: not part of any timing
+    parallel = default_parallel()
+    rows = []
+    for index, op in enumerate(args.ops or reference_ops()):
+        op_dir = ROOT / "kernels_reference" / op
+        with tempfile.TemporaryDirectory(prefix="kg-bench-cache-") as cache:
+            os.environ["KERNELGRADE_CACHE"] = cache
+            from sandbox.headers import default_dir
+
+            shutil.copytree(headers, default_dir())
+            # Alternate which goes first, so neither always gets the warmer page cache.
+            if index % 2 == 0:
+                t_bare = bare(op_dir, parallel)
+                t_cold, metrics = harness_check(op_dir)
+            else:
+                t_cold, metrics = harness_check(op_dir)
+                t_bare = bare(op_dir, parallel)
+            assert metrics["units_cached"] == 0
+            t_warm, metrics_w = harness_check(op_dir)
+            assert metrics_w["cache_hit"] is True
+            env = dict(os.environ, KERNELGRADE_HOME=tempfile.mkdtemp(prefix="kg-home-"))
+            os.environ.update(env)
+            t_cli = cli_check(op_dir)
+        row = {"op": op, "units": metrics["units"], "parallel": parallel, "bare_s": round(t_bare, 2),
+               "cold_s": round(t_cold, 2), "warm_s": round(t_warm, 4), "warm_cli_s": round(t_cli, 2),
+               "cold_over_bare": round(t_cold / t_bare, 3), "cold_over_warm": round(t_cold / t_warm, 1)}
+        rows.append(row)
+        print(f"{op:<12} units={row['units']} bare={row['bare_s']:.1f}s cold={row['cold_s']:.1f}s "
+              f"(x{row['cold_over_bare']:.3f} of bare, target <= 1.05) warm={row['warm_s']:.3f}s "
+              f"(cold/warm x{row['cold_over_warm']:.0f}, target >= 50) warm CLI={row['warm_cli_s']:.2f}s",
+              flush=True)
+    tot_bare = sum(r["bare_s"] for r in rows)
+    tot_cold = sum(r["cold_s"] for r in rows)
+    tot_warm = sum(r["warm_s"] for r in rows)
+    print(f"{'total':<12} bare={tot_bare:.1f}s cold={tot_cold:.1f}s (x{tot_cold / tot_bare:.3f}) "
+          f"warm={tot_warm:.3f}s (cold/warm x{tot_cold / tot_warm:.0f})")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
