@@ -59,6 +59,7 @@ _ABOVE_DECOR = re.compile(
     re.IGNORECASE,
 )
 _BACKTICKED = re.compile(r"`([^`\s]+)`")
+_HEADING_EXTS = {"cu", "cuh", "cpp", "cc", "c", "h", "hpp", "hh", "py", "toml", "txt", "md", "json", "cmake"}
 
 
 class Extraction(BaseModel):
@@ -165,9 +166,20 @@ def _path_from_above(above: list[str]) -> str | None:
     m = _ABOVE_DECOR.match(nearest)
     if m and _looks_like_path(m["path"].rstrip(":")):
         return m["path"].rstrip(":")
-    # "Here is `torch-ext/torch_binding.cpp`:" - one backticked path on a short line ending in ':'.
-    if nearest.rstrip().endswith(":") and len(nearest) <= 160:
+    if len(nearest) > 160:
+        return None
+    stripped = nearest.strip()
+    heading = stripped.startswith("#") or (stripped.startswith("**") and stripped.rstrip(":").endswith("**"))
+    # "Here is `torch-ext/torch_binding.cpp`:" or "### 3. The kernel (`relu_cuda/relu.cu`)":
+    # one backticked path on a heading or a short line ending in ':'.
+    if heading or stripped.endswith(":"):
         found = [t for t in _BACKTICKED.findall(nearest) if _looks_like_path(t)]
+        if len(found) == 1:
+            return found[0]
+    # "### CUDA kernel: relu_cuda/relu.cu" - a heading with one bare source-file name.
+    if heading and not _BACKTICKED.search(nearest):
+        found = [t for t in (w.strip("()[],:;*") for w in stripped.split())
+                 if _looks_like_path(t) and t.rsplit(".", 1)[-1].lower() in _HEADING_EXTS]
         if len(found) == 1:
             return found[0]
     return None
@@ -229,7 +241,8 @@ def extract_files(text: str) -> tuple[dict[str, str], list[Finding]]:
         if raw is not None:
             if first is not None:
                 lines = lines[1:]
-                if check_relpath(first)[0] != check_relpath(raw)[0]:
+                a, b = check_relpath(first)[0] or first, check_relpath(raw)[0] or raw
+                if not (a.endswith("/" + b) or b.endswith("/" + a) or a == b):
                     findings.append(Finding(severity="warning", key=raw, reason=(
                         f"{where}: fence says {raw!r}, first line says {first!r}; using the fence")))
         elif first is not None:

@@ -108,7 +108,8 @@ def test_first_line_code_is_not_taken_for_a_path():
 @pytest.mark.parametrize("above", [
     "### `build.toml`", "### build.toml", "## File: build.toml", "**build.toml**:", "**`build.toml`**",
     "`build.toml`:", "File: `build.toml`", "1. `build.toml`", "- **build.toml**", "Here is `build.toml`:",
-    "Create the file `build.toml` with the following content:",
+    "Create the file `build.toml` with the following content:", "### 1. Build config (`build.toml`)",
+    "#### Build configuration: build.toml", "**The build file `build.toml`**",
 ])
 def test_path_on_the_line_above(above: str):
     assert one(f"Intro.\n\n{above}\n\n```toml\n[general]\n```\n") == ("build.toml", "[general]\n")
@@ -117,6 +118,17 @@ def test_path_on_the_line_above(above: str):
 def test_prose_mentioning_a_file_is_not_a_path():
     files, findings = extract_files("This is like `foo.cu` but faster.\n\n```cpp\nint x;\n```\n")
     assert files == {} and findings[0].severity == "note"
+
+
+def test_heading_with_several_names_or_prose_is_not_a_path():
+    for above in ("### Compare `a.cu` and `b.cu`", "### Step 2: install it", "See `a.cu` for details."):
+        files, _ = extract_files(f"{above}\n```cpp\nint x;\n```\n")
+        assert files == {}, above
+
+
+def test_first_line_naming_the_same_file_is_stripped_silently():
+    files, findings = extract_files("```cuda path=relu_cuda/relu.cu\n// relu.cu\nint x;\n```")
+    assert files == {"relu_cuda/relu.cu": "int x;\n"} and findings == []
 
 
 def test_info_string_wins_over_first_line_with_warning():
