@@ -187,6 +187,21 @@ def test_check_rates(summary):
     assert m2["compile"].rate is None and m2["compile"].skipped == "not required"
 
 
+def test_check_error_is_not_a_failed_rate():
+    run = fixture_run()
+    trials = []
+    for t in run.trials:
+        if (t.model, t.arm, t.case_id, t.run_index) == ("m1", "baseline", "c2", 0):
+            checks = [CheckResult.error("compile", "internal error: OSError") if c.name == "compile" else c
+                      for c in t.checks]
+            t = t.model_copy(update={"checks": checks})
+        trials.append(t)
+    s = summarize(run.model_copy(update={"trials": trials}), n_boot=200)
+    compile_rate = s.arm("m1", "baseline").rates["compile"]
+    assert (compile_rate.k, compile_rate.n) == (3, 5)  # the errored compile leaves the denominator
+    assert ("m1|baseline|c2|0", "compile") in [(e.trial, e.where) for e in s.errors]
+
+
 def test_speedup_geomean_per_device_never_pooled(summary):
     with_ = summary.arm("m1", "with_skill")
     by_dev = {s.device: s for s in with_.speedup}

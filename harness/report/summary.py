@@ -186,8 +186,8 @@ def _ran(check: CheckResult) -> bool:
 def _rate_outcome(trial: ReportTrial, column: str, level: str | None) -> bool | str | None:
     """True/False for a counted outcome, a skip reason when skipped for level, None when absent."""
     check = trial.check(RATE_CHECK[column])
-    if check is None:
-        return None
+    if check is None or check.status == "error":
+        return None  # absent, or a harness fault: counted on the errors line, not as a failure
     if _skipped_for_level(check, level):
         return check.reason or f"level {level}"
     if column == "run":
