@@ -269,3 +269,39 @@ def test_cpu_only_project_on_cuda_device_skips(tmp_path):
                                          'depends = ["torch"]\nsrc = []\n')
     result = check_compile(context(tmp_path, tmp_path / "a"))
     assert result.status == "skip" and "no CUDA kernel" in result.reason
+
+
+# ---------------------------------------------------------------- --device cpu: the CPU build is part of compile
+
+def _cpu_project(tmp_path: Path) -> Path:
+    """CPU kernel only: no nvcc work, so these tests exercise the CPU branch alone."""
+    (tmp_path / "build.toml").write_text('[general]\nname = "c"\nversion = 1\nedition = 5\nlicense = "MIT"\n'
+                                         'backends = ["cpu"]\n[torch]\nsrc = []\n[kernel.c]\nbackend = "cpu"\n'
+                                         'depends = ["torch"]\nsrc = ["c.cpp"]\n')
+    return tmp_path
+
+
+def test_cpu_device_reports_a_failed_cpu_build(tmp_path, monkeypatch):
+    import sandbox.build_cpu as build_cpu
+
+    calls = []
+
+    def fake_build(project, *, artifacts, sandbox, timeout_s):  # stands in for the real builder
+        calls.append(project.name)
+        return build_cpu.CpuBuild(ok=False, so_path=None, package_dir=None, log="", reason="g++ exited 1")
+
+    monkeypatch.setattr(build_cpu, "build_cpu_extension", fake_build)
+    ctx = context(_cpu_project(tmp_path), tmp_path / "a", device="cpu")
+    result = check_compile(ctx)
+    assert calls == ["c"]
+    assert result.status == "fail" and result.reason == "cpu build: g++ exited 1" and result.device == "cpu"
+    assert ctx.state["cpu_build"].reason == "g++ exited 1"
+
+
+def test_cpu_device_without_the_cpu_builder_is_a_skip(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sandbox.build_cpu", None)  # as if the module were absent
+    result = check_compile(context(_cpu_project(tmp_path), tmp_path / "a", device="cpu"))
+    assert result.status == "skip"
+    assert "no CUDA kernel" in result.reason and "CPU build not available" in result.reason

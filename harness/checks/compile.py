@@ -91,7 +91,11 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
     plan = plan_cuda(project, ext_name=ext, includes=includes, requested=requested)
     findings += [Finding(severity="note", key=k, reason=r) for k, r in plan.notes]
     findings += [Finding(severity="error", key=k, reason=r) for k, r in plan.errors]
-    metrics["nvcc"] = f"{nvcc.path} ({nvcc.source})"
+    from sandbox.toolchain import release_of
+
+    metrics["nvcc"] = f"{release_of(env.versions['nvcc']) or '?'} at {nvcc.path} ({nvcc.source})"
+    if "torch" in env.versions:
+        metrics["torch"] = env.versions["torch"]
     if not plan.units:
         if not plan.errors:
             return "no CUDA source to compile"
@@ -130,6 +134,7 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
         "max_smem_bytes": max((k.smem_bytes for k in stats), default=None),
         "spill_bytes": sum(k.spill_stores + k.spill_loads for k in stats),
         "arches": ",".join(sorted({a for r in results for a in r.arches})),
+        "sandbox": ",".join(sorted({r.backend for r in results if r.backend})) or None,
     })
     return None
 
