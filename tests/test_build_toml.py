@@ -417,11 +417,13 @@ def test_project_dir_none_reports_extraction(tmp_path: Path):
     assert result.status == "fail" and result.findings == [rejected]
 
 
-def test_extraction_errors_are_carried_as_warnings(good: Path, tmp_path: Path):
+def test_extraction_errors_fail_even_with_a_sound_project(good: Path, tmp_path: Path):
     rejected = Finding(severity="error", key="../x.cu", reason="'..' component")
-    result = check_build_toml(ctx_for(good, tmp_path, extraction=[rejected]))
-    assert result.status == "pass"
-    assert any(f.key == "answer: ../x.cu" and f.severity == "warning" for f in result.findings)
+    duplicate = Finding(severity="warning", key="a.cu", reason="given twice")
+    result = check_build_toml(ctx_for(good, tmp_path, extraction=[rejected, duplicate]))
+    assert result.status == "fail" and result.reason == "answer: ../x.cu: not written: '..' component"
+    assert any(f.key == "answer: a.cu" and f.severity == "warning" for f in result.findings)
+    assert check_build_toml(ctx_for(good, tmp_path, extraction=[duplicate])).status == "pass"
 
 
 def test_analyse_reports_format_and_counts():

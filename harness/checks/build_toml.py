@@ -591,11 +591,11 @@ def check_build_toml(ctx: CheckContext) -> CheckResult:
         result = CheckResult.skip(NAME, report.newer_edition)
         result.metrics = _metrics(report)
         return result
-    # Paths the extraction refused are the answer's fault, but the project that was
-    # written may still be sound: they are shown as warnings, and a missing file fails
-    # through the src checks.
-    carried = [Finding(severity="warning" if f.severity == "error" else f.severity,
-                       key=f"answer: {f.key}", reason=f"not written: {f.reason}" if f.severity == "error" else f.reason)
+    # A path the extraction refused (absolute, '..', over the limits) is a defect of the
+    # answer as given even when the files that were written form a sound project: the
+    # prompt asks for relative paths only. Errors stay errors; notes are left out.
+    carried = [Finding(severity=f.severity, key=f"answer: {f.key}",
+                       reason=f"not written: {f.reason}" if f.severity == "error" else f.reason)
                for f in extraction if f.severity != "note"]
     kinds = ", ".join(f"{n} {b}" for b, n in sorted(report.kernel_counts.items())) or "no kernels"
     return CheckResult.from_findings(NAME, carried + report.findings, metrics=_metrics(report),
