@@ -173,6 +173,7 @@ class ContainerBackend:
             full.insert(full.index("run") + 1, "-i")
         guards = [
             f"engine: {Path(engine).name}, image {image}, container {name}",
+            f"environment: allowlist only, {len(env)} variables passed with -e (no *KEY*/*TOKEN*/*SECRET* names)",
             "network: shared (network=True)" if network else "network: none (--network none)",
             f"memory: cgroup --memory {limits.memory_mb} MB" if limits.memory_mb else "memory: no cgroup limit",
             f"processes: --pids-limit {limits.nproc}",
@@ -191,6 +192,9 @@ class ContainerBackend:
                 except (OSError, subprocess.TimeoutExpired):
                     pass
             result.notes.append(f"container {name} killed and removed")
+        elif result.returncode == 137 and limits.memory_mb:
+            # --rm leaves nothing to inspect; 137 is SIGKILL, which here is almost always the OOM killer.
+            result.notes.append(f"exit 137: killed by SIGKILL, likely the --memory {limits.memory_mb}m cgroup limit")
         return result
 
 
