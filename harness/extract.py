@@ -40,6 +40,8 @@ MAX_FILES = 64
 MAX_BYTES = 2_000_000
 _MAX_COMPONENT = 255
 _MAX_PATH = 1024
+_MAX_MARKER_LINE = 300
+"""Longest first line or line above a block that is read for a path (and fed to a regex)."""
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _KEYED = re.compile(r"""(?P<key>[A-Za-z_-]+)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>\S+))""")
@@ -53,7 +55,7 @@ _FIRST_LINE = re.compile(
 )
 _FIRST_LINE_KEYED = re.compile(r"(?:file|filename|path|filepath)\s*:", re.IGNORECASE)
 _ABOVE_DECOR = re.compile(
-    r"^\s*(?:#{1,6}\s*|[-*+]\s+|\d+[.)]\s+)*"  # heading marks, list bullets, numbering
+    r"^\s*(?:#{1,6}\s+)?(?:[-*+]\s+|\d+[.)]\s+)?"  # heading marks, a list bullet or number
     r"(?:\*\*|__)?\s*(?:(?:file|filename|path)\s*:\s*)?(?:\*\*|__)?\s*"
     r"`?(?P<path>[^\s`*]+)`?\s*(?:\*\*|__)?\s*:?\s*(?:\*\*|__)?\s*$",
     re.IGNORECASE,
@@ -126,6 +128,8 @@ def _iter_blocks(text: str) -> list[_Block]:
 
 
 def _path_from_info(info: str) -> str | None:
+    if len(info) > _MAX_MARKER_LINE:
+        return None
     info = info.replace("{", " ").replace("}", " ")  # pandoc-style {.cuda path=...}
     for m in _KEYED.finditer(info):
         if m["key"].lower() in _PATH_KEYS:
@@ -149,6 +153,8 @@ def _path_from_first_line(lines: list[str]) -> str | None:
     if not lines:
         return None
     first = lines[0]
+    if len(first) > _MAX_MARKER_LINE:
+        return None
     m = _FIRST_LINE.match(first)
     if m is None:
         return None
@@ -163,11 +169,11 @@ def _path_from_above(above: list[str]) -> str | None:
     if not above:
         return None
     nearest = above[-1]
+    if len(nearest) > _MAX_MARKER_LINE:  # also keeps the regexes away from huge lines
+        return None
     m = _ABOVE_DECOR.match(nearest)
     if m and _looks_like_path(m["path"].rstrip(":")):
         return m["path"].rstrip(":")
-    if len(nearest) > 160:
-        return None
     stripped = nearest.strip()
     heading = stripped.startswith("#") or (stripped.startswith("**") and stripped.rstrip(":").endswith("**"))
     # "Here is `torch-ext/torch_binding.cpp`:" or "### 3. The kernel (`relu_cuda/relu.cu`)":

@@ -305,3 +305,19 @@ def test_regular_file_already_in_workspace_is_not_overwritten(tmp_path: Path):
     result = write_files(dest, {"build.toml": "[general]\n"})
     assert result.files == [] and "already exists" in errors_of(result.findings)[0].reason
     assert (dest / "build.toml").read_text() == "mine"
+
+
+@pytest.mark.parametrize("text", [
+    "#" * 5000 + " x y\n```cpp\nint x;\n```\n",
+    "```cpp\n" + "/" * 200_000 + " q\n```\n",
+    "```" + "a" * 200_000 + "\nq\n```\n",
+    "```" + "a/" * 100_000 + " x\nq\n```\n",
+    "**" + "`a.cu` " * 20_000 + "**\n```c\nx\n```\n",
+    "```\n" * 20_000,
+])
+def test_pathological_answers_are_fast(text: str):
+    import time
+
+    start = time.perf_counter()
+    extract_files(text)
+    assert time.perf_counter() - start < 2.0

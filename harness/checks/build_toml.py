@@ -53,7 +53,7 @@ CHECKED_BACKENDS = {"cuda", "cpu"}
 FRAMEWORKS = ("torch", "torch-noarch", "tvm-ffi")
 _NAME_RE = re.compile(r"^[a-z][-a-z0-9]*[a-z0-9]$")
 _CAP_RE = re.compile(r"^(\d+)\.(\d+)([af]?)(\+PTX)?$")
-_INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.MULTILINE)
+_INCLUDE_RE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]', re.MULTILINE)
 _GLOB_CHARS = set("*?[")
 # kernel-builder's torch-ops check: decorators that register an op by qualified name.
 _REGISTERING_DECORATORS = {"custom_op", "triton_op", "register_kernel", "register_fake",
@@ -355,7 +355,7 @@ def _include_findings(root: Path, lists: list[_SourceList], all_listed: set[str]
 def _hardcoded_namespace_cpp(text: str) -> str | None:
     """A TORCH_LIBRARY* use whose namespace is a literal name, not a macro parameter."""
     params: set[str] = set()
-    for m in re.finditer(r"#\s*define\s+\w+\s*\(([^)]*)\)", text):
+    for m in re.finditer(r"#[ \t]*define[ \t]+\w+\(([^)\n]*)\)", text):
         params.update(p.strip() for p in m[1].split(","))
     for m in re.finditer(r"\b(?:STABLE_)?TORCH_LIBRARY(?:_IMPL|_FRAGMENT)?\s*\(\s*(\w+)", text):
         name = m[1]
