@@ -429,3 +429,32 @@ def test_extraction_errors_fail_even_with_a_sound_project(good: Path, tmp_path: 
 def test_analyse_reports_format_and_counts():
     report = analyse(FIXTURES / "good")
     assert report.format == "edition5" and report.kernel_counts == {"cuda": 1, "cpu": 1}
+
+
+def test_parser_not_installed_is_a_harness_error_not_a_fail(good: Path, tmp_path: Path, monkeypatch):
+    import harness.kernels_parser as kp
+
+    monkeypatch.setattr(kp, "_rust_library", lambda: None)
+    result = check_build_toml(ctx_for(good, tmp_path))
+    assert result.status == "error" and "pip install kernels==0.17.2" in result.reason
+
+
+def test_parser_timeout_is_a_harness_error(good: Path, tmp_path: Path, monkeypatch):
+    import subprocess
+
+    import harness.kernels_parser as kp
+
+    def slow(*args, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], 60)
+
+    monkeypatch.setattr(kp.subprocess, "run", slow)
+    parsed = kp.parse_build(good)
+    assert parsed.internal_error and "timed out" in parsed.internal_error
+    assert check_build_toml(ctx_for(good, tmp_path)).status == "error"
+
+
+def test_symlinked_build_toml_refused(good: Path, tmp_path: Path):
+    real = tmp_path / "elsewhere.toml"
+    (good / "build.toml").rename(real)
+    (good / "build.toml").symlink_to(real)
+    assert [f.reason for f in errors(validate_project(good))] == ["build.toml is a symlink: refused"]

@@ -457,7 +457,10 @@ def analyse(root: Path, *, required_caps: list[str] | None = None) -> BuildTomlR
     report = BuildTomlReport()
     findings = report.findings
     toml_path = root / "build.toml"
-    if toml_path.is_symlink() or not toml_path.is_file():
+    if toml_path.is_symlink():
+        findings.append(Finding(severity="error", key="build.toml", reason="build.toml is a symlink: refused"))
+        return report
+    if not toml_path.is_file():
         findings.append(Finding(severity="error", key="build.toml", reason="no build.toml at the project root"))
         return report
 
