@@ -124,7 +124,8 @@ def judge_calls(plan: RunPlan) -> tuple[list[tuple[str, str]], dict[str, float |
         before = len(problems)
         if rec.get("status") != "ok":
             problems.append(("crash", f"{label}: {rec.get('error', 'failed')}"))
-            per_call.append({"id": call.id, "label": label, "seed": call.seed, "status": "error",
+            per_call.append({"id": call.id, "label": label, "shape": call.shape, "dtype": call.dtype,
+                             "seed": call.seed, "status": "error",
                              "error": rec.get("error")})
             continue
         cand = load_tensors(got.workdirs[call.id] / f"call_{call.id}.pt")
@@ -164,7 +165,8 @@ def judge_calls(plan: RunPlan) -> tuple[list[tuple[str, str]], dict[str, float |
             worst_rel = max(worst_rel or 0.0, j.max_rel_err or 0.0)
         ok = len(problems) == before
         calls_ok += ok
-        per_call.append({"id": call.id, "label": label, "seed": call.seed, "status": "ok" if ok else "fail",
+        per_call.append({"id": call.id, "label": label, "shape": call.shape, "dtype": call.dtype,
+                         "seed": call.seed, "status": "ok" if ok else "fail",
                          "max_abs_err": j.max_abs_err, "problems": problems[before:],
                          "ext_ops": rec.get("ext_ops"), "poisoned_allocs": rec.get("poisoned_allocs")})
     metrics = {"calls": len(plan.calls), "calls_ok": calls_ok, "max_abs_err": worst_abs, "max_rel_err": worst_rel}

@@ -1,0 +1,108 @@
+"""The `speedup` check: time the candidate and the reference in alternating child
+processes (sandbox.runner.run_timing), check the outputs of sampled timed calls, and
+report speedup = reference median / candidate median, labelled with the device.
+
+Passes when timing succeeded and, on CUDA, speedup >= the case's min_speedup. On CPU
+the figure is reported (labelled CPU) but never gated: min_speedup is a GPU target.
+The physics floor (bytes moved / H100 bandwidth) applies on CUDA only.
+"""
+
+from __future__ import annotations
+
+import json
+
+from harness.checks.base import CheckContext
+from harness.reference import load_reference_module
+from harness.results import CheckResult, Finding
+from sandbox.judge import CallJudgement, judge_outputs, summarize
+from sandbox.runner import RunPlan, load_tensors, run_reference_outputs, run_timing
+
+NAME = "speedup"
+H100_BANDWIDTH = 3.35e12
+"""Bytes per second: the H100 SXM5 HBM3 peak (REFERENCE.md §4)."""
+
+
+def _check_timed_outputs(plan: RunPlan, checked) -> list[tuple[str, str]]:
+    if not checked:
+        return []
+    ref_files = run_reference_outputs(plan, [c for c, _, _ in checked], "timing_reference_outputs")
+    atol, rtol = plan.tolerances[plan.timing.dtype]
+    problems: list[tuple[str, str]] = []
+    earlier: list[tuple[str, list, list]] = []
+    loaded: dict = {}
+    for call, path, j in checked:
+        if path not in loaded:
+            loaded[path] = load_tensors(path)
+        outs = loaded[path].get(str(j))
+        refd = load_tensors(ref_files[call.id])
+        label = f"timed call {call.id}"
+        if outs is None:
+            problems.append(("missing", f"{label}: output not saved"))
+            continue
+        judgement = CallJudgement()
+        judge_outputs(outs, refd["outputs"], ref_inputs=refd["inputs"], earlier=earlier, atol=atol,
+                      rtol=rtol, label=label, judgement=judgement)
+        problems.extend(judgement.problems)
+        earlier.append((label, outs, refd["outputs"]))
+    return problems
+
+
+def check_speedup(ctx: CheckContext) -> CheckResult:
+    plan: RunPlan | None = ctx.state.get("run_plan")  # type: ignore[assignment]
+    if plan is None or plan.timing is None:
+        return CheckResult.skip(NAME, "blocked by run (no passing run to time)")
+    outcome = run_timing(plan)
+    problems = list(outcome.problems)
+    if outcome.patched:
+        problems.insert(0, ("monkeypatch", f"monkeypatches {', '.join(outcome.patched)} (checker or timer)"))
+    if not outcome.candidate.times_ns:
+        findings = [Finding(severity="error", key=k, reason=m) for k, m in summarize(problems)]
+        result = CheckResult.from_findings(NAME, findings, metrics={"device": ctx.device})
+        result.device = ctx.device
+        return result
+    problems += _check_timed_outputs(plan, outcome.checked)
+    ref = load_reference_module(plan.reference_path)
+    tp = plan.timing
+    cand, refside = outcome.candidate.spread(), outcome.reference.spread()
+    speedup = outcome.speedup
+    moved = int(ref.bytes_moved(tuple(tp.shape), tp.dtype))
+    flop = int(ref.flops(tuple(tp.shape), tp.dtype))
+    cand_s = cand["median_ns"] / 1e9
+    metrics: dict = {
+        "device": ctx.device, "speedup": speedup, "candidate_median_us": cand["median_ns"] / 1e3,
+        "reference_median_us": refside["median_ns"] / 1e3, "candidate_min_us": cand["min_ns"] / 1e3,
+        "candidate_iqr_rel": cand["iqr_rel"], "reference_iqr_rel": refside["iqr_rel"],
+        "candidate_round_spread_rel": cand["round_spread_rel"], "timed_iters": cand["n"],
+        "rounds": len(outcome.candidate.round_medians_ns), "timing_shape": "x".join(map(str, tp.shape)),
+        "timing_dtype": tp.dtype, "bytes_moved": moved, "bandwidth_gbs": moved / cand_s / 1e9,
+        "gflops": flop / cand_s / 1e9, "timed_outputs_checked": len(outcome.checked),
+        "timer": "cuda events" if ctx.device == "cuda" else "perf_counter_ns",
+    }
+    notes: list[Finding] = []
+    min_speedup = ctx.case.kernel.min_speedup if ctx.case is not None and ctx.case.kernel else None
+    if ctx.device == "cuda":
+        floor_ns = moved / H100_BANDWIDTH * 1e9
+        metrics["bandwidth_fraction"] = moved / cand_s / H100_BANDWIDTH
+        if cand["median_ns"] < floor_ns:
+            problems.append(("physics", f"median {cand['median_ns'] / 1e3:.2f} us is below the "
+                                        f"{floor_ns / 1e3:.2f} us that {moved} bytes need at H100 bandwidth"))
+        if min_speedup is not None and speedup < min_speedup:
+            problems.append(("slow", f"speedup {speedup:.2f}x is below the case's min_speedup {min_speedup:g}x"))
+    elif min_speedup is not None:
+        notes.append(Finding(severity="note", key="min_speedup",
+                             reason=f"min_speedup {min_speedup:g}x is a GPU target; not applied to a CPU figure"))
+    findings = [Finding(severity="error", key=k, reason=m) for k, m in summarize(problems)] + notes
+    label = ctx.device.upper()
+    ok_reason = (f"{label} speedup {speedup:.2f}x (candidate {cand['median_ns'] / 1e3:.1f} us vs reference "
+                 f"{refside['median_ns'] / 1e3:.1f} us median of {cand['n']}, shape {metrics['timing_shape']} "
+                 f"{tp.dtype})")
+    log_path = ctx.artifacts / "speedup.json"
+    log_path.write_text(json.dumps({"metrics": metrics, "candidate_ns": outcome.candidate.times_ns,
+                                    "reference_ns": outcome.reference.times_ns}, indent=1))
+    result = CheckResult.from_findings(NAME, findings, ok_reason=ok_reason, metrics=metrics,
+                                       log_path=str(log_path))
+    result.device = ctx.device
+    return result
+
+
+__all__ = ["check_speedup"]
