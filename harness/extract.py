@@ -47,7 +47,8 @@ _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _KEYED = re.compile(r"""(?P<key>[A-Za-z_-]+)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>\S+))""")
 _PATH_KEYS = {"path", "file", "filename", "filepath", "file_path", "title", "name"}
 # A token that looks like a file path: has a folder or an extension, no spaces.
-_PATHISH = re.compile(r"^(?:[^\s`*]+/[^\s`*]*|[^\s`*/]*[^\s`*/.]\.[A-Za-z0-9_+-]{1,12})$")
+_PATHISH = re.compile(r"^(?:[^\s`*]+/[^\s`*]*|[^\s`*/]*[^\s`*/.]\.[A-Za-z][A-Za-z0-9_+-]{0,11})$")
+_FILE_NAME = re.compile(r"^[^\s`*/]*[^\s`*/.]\.[A-Za-z][A-Za-z0-9_+-]{0,11}$")
 _FIRST_LINE = re.compile(
     r"^\s*(?://+|#+|--|/\*+|<!--|;+)\s*(?:(?:file|filename|path|filepath)\s*:\s*)?"
     r"(?P<path>[^\s*]+?)\s*(?:\*+/|-->)?\s*$",
@@ -86,7 +87,10 @@ class _Block:
 
 
 def _looks_like_path(token: str) -> bool:
-    return bool(token) and len(token) <= _MAX_PATH and bool(_PATHISH.match(token))
+    """A bare token (no `path=` / `file:` key) counts as a path only if its file name has
+    an extension: "Build/Install" or "and/or" in a heading is prose, "a/b.cu" is a file."""
+    return (bool(token) and len(token) <= _MAX_PATH and bool(_PATHISH.match(token))
+            and bool(_FILE_NAME.match(token.rsplit("/", 1)[-1])))
 
 
 def _iter_blocks(text: str) -> list[_Block]:

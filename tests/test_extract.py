@@ -321,3 +321,16 @@ def test_pathological_answers_are_fast(text: str):
     start = time.perf_counter()
     extract_files(text)
     assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("text", [
+    "### Build/Install\n```bash\nmake\n```\n", "```text and/or\nx\n```\n", "```python 3.11\nx = 1\n```\n",
+    "```cpp\n// see docs/\nint x;\n```\n",
+])
+def test_bare_tokens_without_a_file_extension_are_not_paths(text: str):
+    assert extract_files(text)[0] == {}
+
+
+def test_keyed_path_without_extension_is_accepted():
+    assert one("```make path=Makefile\nall:\n```") == ("Makefile", "all:\n")
+    assert one("```make\n# file: Makefile\nall:\n```") == ("Makefile", "all:\n")
