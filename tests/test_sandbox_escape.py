@@ -346,3 +346,30 @@ def test_extracted_paths_stay_in_workspace(tmp_path: Path) -> None:
     assert not (tmp_path / "escape.cu").exists()
     assert not Path("/tmp/abs-escape.cu").exists()
     assert sum(f.severity == "error" for f in extraction.findings) == 2
+
+
+def test_gpu_nodes_bound_only_for_gpu_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from sandbox.backends import bwrap
+
+    monkeypatch.setattr(bwrap, "gpu_device_nodes", lambda: ["/dev/nvidia0", "/dev/nvidiactl"])
+    plain = bwrap.bwrap_command(["true"], cwd=tmp_path)
+    gpu = bwrap.bwrap_command(["true"], cwd=tmp_path, gpu=True)
+    assert not any(arg.startswith("/dev/nvidia") for arg in plain)
+    assert "--share-net" not in plain and "--share-net" not in gpu
+    i = gpu.index("/dev/nvidia0")
+    assert gpu[i - 1] == "--dev-bind" and gpu[i + 1] == "/dev/nvidia0"
+    assert gpu.index("--bind") > i  # the workspace bind comes last, after every read-only bind
+
+
+def test_no_nested_user_namespace_in_bwrap(bwrap_backend, workspace: Path) -> None:
+    from sandbox.backends.bwrap import _probe
+
+    if not _probe()[2]:
+        pytest.xfail("bwrap older than 0.8: --disable-userns unavailable, nested namespaces allowed")
+    code = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            "if libc.unshare(0x10000000) == 0:  # CLONE_NEWUSER\n    print('NESTED')\n"
+            "else:\n    print('REFUSED', os.strerror(ctypes.get_errno()))")
+    result = run_py(bwrap_backend, code, workspace)
+    assert result.ok, result.stderr
+    assert "REFUSED" in result.stdout
+    assert recorded(result, "no nested user namespaces")

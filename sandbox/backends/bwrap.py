@@ -71,11 +71,15 @@ def bwrap_command(
     network: bool = False,
     tmp_mb: int = 1024,
     bwrap: str = "bwrap",
+    disable_userns: bool = True,
 ) -> list[str]:
     """The bwrap command line that runs `cmd` with `cwd` as the only writable directory.
 
-    Paths keep their host names inside, so commands and paths passed by callers work as is."""
+    Paths keep their host names inside, so commands and paths passed by callers work as is.
+    `disable_userns` (bwrap >= 0.8) stops the command from making nested user namespaces."""
     args = [bwrap, "--unshare-all"]
+    if disable_userns:
+        args += ["--unshare-user", "--disable-userns"]
     if network:
         args.append("--share-net")
     args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
@@ -115,23 +119,34 @@ def bwrap_command(
     return [*args, "--", *cmd]
 
 
+def _supports_disable_userns(exe: str) -> bool:
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10).stdout
+        major, minor = (int(x) for x in out.split()[-1].split(".")[:2])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return False
+    return (major, minor) >= (0, 8)
+
+
 @functools.lru_cache(maxsize=1)
-def _probe() -> tuple[bool, str]:
+def _probe() -> tuple[bool, str, bool]:
+    """(usable, bwrap path or why not, supports --disable-userns)."""
     exe = shutil.which("bwrap")
     if exe is None:
-        return False, "bwrap not on PATH (scripts/install_system.sh installs bubblewrap)"
-    probe = bwrap_command(["/usr/bin/true"], cwd=Path("/tmp"), bwrap=exe)
+        return False, "bwrap not on PATH (scripts/install_system.sh installs bubblewrap)", False
+    disable = _supports_disable_userns(exe)
+    probe = bwrap_command(["/usr/bin/true"], cwd=Path("/tmp"), bwrap=exe, disable_userns=disable)
     try:
         proc = subprocess.run(probe, capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"bwrap probe failed: {exc}"
+        return False, f"bwrap probe failed: {exc}", False
     if proc.returncode != 0:
-        return False, f"bwrap cannot create namespaces here: {proc.stderr.strip()[:200]}"
-    return True, exe
+        return False, f"bwrap cannot create namespaces here: {proc.stderr.strip()[:200]}", False
+    return True, exe, disable
 
 
 def unavailable_reason() -> str | None:
-    ok, detail = _probe()
+    ok, detail, _ = _probe()
     return None if ok else detail
 
 
@@ -149,13 +164,13 @@ class BwrapBackend:
     def run(self, cmd: list[str], *, cwd: Path, limits: Limits, env_extra: dict[str, str] | None = None,
             ro_paths: tuple[Path, ...] = (), gpu: bool = False, network: bool = False,
             stdin_data: bytes | None = None, pass_fds: tuple[int, ...] = ()) -> ExecResult:
-        ok, exe = _probe()
+        ok, exe, disable_userns = _probe()
         if not ok:
             raise RuntimeError(exe)
         env = scrubbed_env(SANDBOX_HOME, env_extra)
         env["TMPDIR"] = "/tmp"
         full = bwrap_command(cmd, cwd=cwd, ro_paths=(*ro_paths, *default_ro_paths()), gpu=gpu,
-                             network=network, tmp_mb=limits.file_mb, bwrap=exe)
+                             network=network, tmp_mb=limits.file_mb, bwrap=exe, disable_userns=disable_userns)
         guards = [
             f"environment: allowlist only, {len(env)} variables (no *KEY*/*TOKEN*/*SECRET* names)",
             "filesystem: new mount namespace; /usr, a few /etc files and the toolchain read-only; "
@@ -163,7 +178,8 @@ class BwrapBackend:
             "network: shared with the host (network=True)" if network
             else "network: none (own network namespace, loopback only inside)",
             "processes: own pid namespace; killing bwrap kills every process in it",
-            "privileges: all capabilities dropped",
+            "privileges: all capabilities dropped"
+            + ("; no nested user namespaces" if disable_userns else ""),
             f"devices: minimal /dev{' plus GPU nodes ' + ', '.join(gpu_device_nodes()) if gpu else ''}",
         ]
         return run_local(full, cwd=cwd, limits=limits, env=env, stdin_data=stdin_data,
