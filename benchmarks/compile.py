@@ -110,10 +110,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="harness compile overhead and cache speed-up")
     parser.add_argument("--ops", nargs="*", default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="compiles at once for both bare and harness (default: the harness's bound)")
     args = parser.parse_args()
     from sandbox.headers import ensure_math_headers
     from sandbox.nvcc import default_parallel
 
+    if args.jobs:
+        os.environ["KERNELGRADE_COMPILE_JOBS"] = str(args.jobs)
     headers = ensure_math_headers()  # from the user's cache: not part of any timing
     parallel = default_parallel()
     rows = []

@@ -283,7 +283,11 @@ _SLOTS_LOCK = threading.Lock()
 
 
 def default_parallel() -> int:
-    """Compiles at once: one per 3 GB of available memory, at most one per core."""
+    """Compiles at once: one per 3 GB of available memory, at most one per core.
+    KERNELGRADE_COMPILE_JOBS overrides (e.g. 1 on a machine shared with other work)."""
+    override = os.environ.get("KERNELGRADE_COMPILE_JOBS", "").strip()
+    if override.isdigit() and int(override) > 0:
+        return int(override)
     avail_gb = 0.0
     try:
         with open("/proc/meminfo") as fh:

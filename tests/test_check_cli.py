@@ -137,3 +137,13 @@ def test_exit_code_rules():
     assert exit_code([ok, skip], strict=True) == 1
     assert exit_code([ok, fail, err], strict=False) == 1
     assert exit_code([ok, err], strict=False) == 3
+
+
+@needs_nvcc
+def test_cpu_device_compile_level_builds_cpu_kernels_too(capsys):
+    code, data = _json(capsys, ["check", str(RMSNORM), "--level", "compile", "--device", "cpu", "--json"])
+    compiled = next(r for r in data["results"] if r["name"] == "compile")
+    assert code == 0, compiled
+    assert compiled["status"] == "pass" and compiled["device"] == "cpu"
+    assert "CPU extension built" in compiled["reason"] and "CUDA units" in compiled["reason"]
+    assert "cpu_cache_hit" in compiled["metrics"]
