@@ -301,6 +301,9 @@ class LocalServer:
             "--n_threads_batch", threads,
             # mlock needs RLIMIT_MEMLOCK the container rarely grants; mmap is enough.
             "--use_mlock", "False",
+            # The server's default keeps logits for every prompt token (n_ctx x 49k vocab
+            # floats, 1.6 GB at 8k context) and computes them; we never ask for prompt logprobs.
+            "--logits_all", "False",
         ]  # fmt: skip
 
     def _launch(self, model: Path) -> None:
