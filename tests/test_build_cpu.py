@@ -55,6 +55,7 @@ def test_missing_source_named(tmp_path: Path) -> None:
 def test_compile_error_is_a_result_with_the_compiler_line(tmp_path: Path) -> None:
     root = _copy(tmp_path)
     (root / "scale_cpu" / "scale.cpp").write_text("this is not C++;\n")
+    (root / "torch-ext" / "torch_binding.cpp").write_text("neither is this;\n")  # fail fast: no torch headers
     result = build_cpu_extension(read_project(root), artifacts=tmp_path / "a")
     assert not result.ok
     assert result.reason.startswith("g++ failed:") and "scale.cpp" in result.reason and "error" in result.reason
