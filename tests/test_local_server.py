@@ -172,6 +172,38 @@ def test_seed_and_temperature_zero_repeat(server):
 
 
 @pytest.mark.slow
+def test_concurrent_streaming_requests_both_complete(server):
+    """Requests queue; the server's default would cut the first stream short when a second arrives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=120)
+
+    def stream(i: int) -> tuple[str | None, int]:
+        chunks = client.chat.completions.create(
+            model=server.model_id,
+            messages=[{"role": "user", "content": f"Count from {i} upward."}],
+            max_tokens=40,
+            temperature=0.0,
+            stream=True,
+            extra_body={"logit_bias": {"2": -100.0}},  # ban <|im_end|>: both must run to max_tokens
+        )
+        finish, pieces = None, 0
+        for chunk in chunks:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces += 1
+            if chunk.choices and chunk.choices[0].finish_reason:
+                finish = chunk.choices[0].finish_reason
+        return finish, pieces
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(stream, [1, 100]))
+    assert [finish for finish, _ in results] == ["length", "length"], results
+    assert all(pieces > 0 for _, pieces in results)
+
+
+@pytest.mark.slow
 @needs_model
 def test_crash_mid_run_is_detected(tmp_path):
     from openai import APIConnectionError, OpenAI

@@ -304,6 +304,8 @@ class LocalServer:
             # The server's default keeps logits for every prompt token (n_ctx x 49k vocab
             # floats, 1.6 GB at 8k context) and computes them; we never ask for prompt logprobs.
             "--logits_all", "False",
+            # By default a new request cuts a streaming one short; requests must queue instead.
+            "--interrupt_requests", "False",
         ]  # fmt: skip
 
     def _launch(self, model: Path) -> None:
