@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
+import secrets
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -119,15 +120,19 @@ def start_eval(opts: EvalOptions, store: Store) -> str:
                                                     "models_resolved": [s.__dict__ for s in specs]}
     run_id = store.create_run(kind="eval", config=config_record, env=env, skill=skill,
                               cases=[c.model_dump(mode="json") for c in cases])
+    # Run-index major, then arm: a partial run still has both arms of every finished
+    # index, and consecutive with-skill prompts share the skill prefix (prompt caches).
     store.add_trials(run_id, [(c.id, s.name, arm, i) for i in range(opts.runs)
-                              for s in specs for c in cases for arm in ARMS])
+                              for s in specs for arm in ARMS for c in cases])
     return run_id
 
 
 def _grade_and_store(store: Store, trial: TrialRow, case: Case, text: str, *, level: str,
                      device: str, sandbox: str) -> str:
-    folder = artifacts_dir(trial.run_id) / f"trial-{trial.id}" / f"grade-{now().replace(':', '')}"
-    folder.mkdir(parents=True, exist_ok=True)
+    # A fresh folder per grading: extraction refuses to write into a used one.
+    stamp = now().replace(":", "").replace("+0000", "")
+    folder = artifacts_dir(trial.run_id) / f"trial-{trial.id}" / f"grade-{stamp}-{secrets.token_hex(3)}"
+    folder.mkdir(parents=True)
     grade = grade_answer(case, text, level=level, device=device, artifacts=folder,  # type: ignore[arg-type]
                          options=GradeOptions(sandbox=sandbox))
     store.record_grade(trial.id, level=level, device=device, verdict=grade.score.verdict,
@@ -161,10 +166,18 @@ def _do_trial(store: Store, trial: TrialRow, case: Case, client: ModelClient, sk
     return _grade_and_store(store, trial, case, text, level=level, device=opts.device, sandbox=opts.sandbox)
 
 
+def _model_limits(specs: list[ModelSpec], concurrency: int) -> dict[str, threading.Semaphore]:
+    """Calls in flight per model. The embedded llama.cpp server answers one request at a
+    time, so queueing more only makes requests time out while they wait."""
+    return {s.name: threading.Semaphore(1 if s.provider == "local" else concurrency) for s in specs}
+
+
 def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
     """Finish every trial of the run that has no answer (pending or error) or no grade.
 
-    Used for a new run and for --resume alike. Returns the final run status.
+    Used for a new run and for --resume alike. Returns the final run status. Workers are
+    daemon threads: on Ctrl-C the run is marked interrupted and the process can exit at
+    once; answers already stored stay, calls in flight are redone on resume.
     """
     progress = progress or Progress()
     run = store.get_run(run_id)
@@ -180,36 +193,49 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
     state = _RunState()
     store.set_run_status(run_id, "running")
     skill_block = (run.skill or {}).get("block", "")
-    status = "finished"
+    limits = _model_limits(specs, opts.concurrency)
     with _endpoints(specs) as urls:
         clients = _clients(specs, urls, opts)
-        pool = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix="trial")
-        pending: dict[Future, TrialRow] = {}
-        queue = list(todo)
+        jobs: queue.Queue[TrialRow | None] = queue.Queue()
+        results: queue.Queue[tuple[TrialRow, str]] = queue.Queue()
+        for trial in todo:
+            jobs.put(trial)
+
+        def worker() -> None:
+            while (trial := jobs.get()) is not None:
+                if state.stop_reason:
+                    continue  # --max-cost reached: leave the rest pending (resumable)
+                try:
+                    with limits[trial.model]:
+                        outcome = _do_trial(store, trial, cases[trial.case_id], clients[trial.model],
+                                            skill_block, opts, level, config, state)
+                except Exception as err:  # a kernelgrade bug: record it, keep the run going
+                    log.exception("trial %s crashed", trial.id)
+                    store.record_error(trial.id, f"internal: {type(err).__name__}: {err}", calls=0)
+                    outcome = "error"
+                results.put((trial, outcome))
+            results.put((None, "exit"))  # type: ignore[arg-type]
+
+        n_workers = min(opts.concurrency, max(len(todo), 1))
+        for _ in range(n_workers):
+            jobs.put(None)
+            threading.Thread(target=worker, daemon=True, name="trial").start()
         try:
-            while queue or pending:
-                while queue and len(pending) < opts.concurrency and not state.stop_reason:
-                    trial = queue.pop(0)
-                    fut = pool.submit(_do_trial, store, trial, cases[trial.case_id], clients[trial.model],
-                                      skill_block, opts, level, config, state)
-                    pending[fut] = trial
-                if not pending:
-                    break  # stopped by --max-cost with work left
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    trial = pending.pop(fut)
-                    try:
-                        outcome = fut.result()
-                    except Exception as err:  # kernelgrade bug: keep the run going, record it
-                        log.exception("trial %s crashed", trial.id)
-                        store.record_error(trial.id, f"internal: {type(err).__name__}: {err}", calls=0)
-                        outcome = "error"
+            exited = 0
+            while exited < n_workers:
+                try:
+                    trial, outcome = results.get(timeout=0.5)  # wakes for Ctrl-C
+                except queue.Empty:
+                    continue
+                if trial is None:
+                    exited += 1
+                else:
                     progress.on_trial(trial, outcome)
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            state.stop_reason = "interrupted"
             store.set_run_status(run_id, "interrupted")
             raise
-        pool.shutdown(wait=True)
+    status = "finished"
     if state.stop_reason:
         status = "interrupted"
         log.warning("%s; resume with: kernelgrade eval --resume %s", state.stop_reason, run_id)

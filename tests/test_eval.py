@@ -205,3 +205,30 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(cases_file: Path,
             if t.id in answered_before:
                 assert t.completion == before[t.id].completion and t.calls == before[t.id].calls
         assert len(server.requests) - sent_before == 20 - len(answered_before)
+
+
+def test_ctrl_c_stops_promptly_and_the_run_resumes(cases_file: Path) -> None:
+    with FakeOpenAIServer(delay_s=2.0) as server:
+        args = ["eval", str(SKILL), "--cases", str(cases_file), "--model", "fake-model", "--base-url",
+                server.base_url, "--runs", "3", "--level", "text", "--concurrency", "2", "--json"]
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        store = Store()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(server.requests) < 2:
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130 and "resume with: kernelgrade eval --resume" in err
+        assert time.monotonic() - t0 < 5  # does not wait for the calls in flight
+        (run,) = store.list_runs()
+        assert run["status"] == "interrupted"
+    with FakeOpenAIServer() as server:
+        with store._lock:
+            row = store._db.execute("SELECT config FROM runs WHERE id=?", (run["id"],)).fetchone()
+            cfg = json.loads(row[0]) | {"base_url": server.base_url}
+            store._db.execute("UPDATE runs SET config=? WHERE id=?", (json.dumps(cfg), run["id"]))
+        out = _cli("eval", "--resume", run["id"], "--json")
+        assert out.returncode == 0, out.stderr
+    assert all(t.status == "answered" for t in store.trials(run["id"]))
