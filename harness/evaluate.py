@@ -144,7 +144,7 @@ def _do_trial(store: Store, trial: TrialRow, case: Case, client: ModelClient, sk
               opts: EvalOptions, level: str, config: Config, state: _RunState) -> str:
     """Call the model (unless answered already), store the answer, then grade it."""
     if trial.status != "answered":
-        prompt = build_prompt(case, skill_block if trial.arm == "with_skill" else None)
+        prompt = build_prompt(case, skill_block if trial.arm == "with_skill" else None, device=opts.device)
         request = prompt.request(max_tokens=opts.max_tokens, temperature=opts.temperature)
         store.record_prompt(trial.id, prompt.model_dump(), prompt.sha256,
                             request.model_dump(exclude={"system", "user"}))

@@ -34,17 +34,32 @@ class Prompt(BaseModel):
                            temperature=temperature)
 
 
-def task_text(case: Case) -> str:
-    """The case input, plus (kernel cases) the required API and the answer format."""
+CPU_KERNEL_REQUEST = (
+    "- Also provide a CPU kernel: a `[kernel.<name>_cpu]` table with `backend = \"cpu\"` and C++ "
+    "sources against torch, registered for `torch::kCPU` under `#if defined(CPU_KERNEL)` in the "
+    "binding (the CUDA one under `#if defined(CUDA_KERNEL)`). It is built and run on the CPU to "
+    "check correctness.\n"
+)
+
+
+def task_text(case: Case, device: str = "cuda") -> str:
+    """The case input, plus (kernel cases) the required API and the answer format.
+
+    With `--device cpu` the answer must carry a CPU kernel too, or there is nothing to run;
+    the request is the same in both arms.
+    """
     if case.kernel is None:
         return case.input
     from harness.answer_format import ANSWER_FORMAT, required_api_section
 
-    return f"{case.input}\n\n{required_api_section(case.kernel)}\n\n{ANSWER_FORMAT}"
+    api = required_api_section(case.kernel)
+    if device == "cpu" and "run" in case.kernel.checks:
+        api += CPU_KERNEL_REQUEST
+    return f"{case.input}\n\n{api}\n\n{ANSWER_FORMAT}"
 
 
-def build_prompt(case: Case, skill_block: str | None) -> Prompt:
+def build_prompt(case: Case, skill_block: str | None, *, device: str = "cuda") -> Prompt:
     """skill_block is Skill.prompt_block() for the with-skill arm, None for baseline."""
-    task = task_text(case)
+    task = task_text(case, device)
     user = task if skill_block is None else f"{SKILL_HEADER}{skill_block}{SKILL_FOOTER}{task}"
     return Prompt(system=SYSTEM_PROMPT, user=user)

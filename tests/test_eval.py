@@ -232,3 +232,12 @@ def test_ctrl_c_stops_promptly_and_the_run_resumes(cases_file: Path) -> None:
         out = _cli("eval", "--resume", run["id"], "--json")
         assert out.returncode == 0, out.stderr
     assert all(t.status == "answered" for t in store.trials(run["id"]))
+
+
+def test_cpu_device_asks_both_arms_for_a_cpu_kernel() -> None:
+    (case,) = parse_cases({"cases": [{"input": "Write RMSNorm", "kernel": {
+        "op": "rmsnorm", "api": "rms_norm(x, weight, eps)", "checks": ["build_toml", "compile", "run"]}}]})
+    base = build_prompt(case, None, device="cpu")
+    with_skill = build_prompt(case, "SKILL", device="cpu")
+    assert 'backend = "cpu"' in base.user and with_skill.user.endswith(base.user)
+    assert 'backend = "cpu"' not in build_prompt(case, None).user
