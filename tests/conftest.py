@@ -1,20 +1,15 @@
 """Shared test set-up: every test gets its own KERNELGRADE_HOME (runs database,
-artifacts, config), while the compile cache is shared across tests and CI runs."""
+artifacts, config), while the compile cache (KERNELGRADE_CACHE, else the user cache
+dir) is shared across tests and across CI runs on the same machine: compiles are keyed
+by content, so reuse is safe and a warm CI run skips them."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # One compile cache for the whole session (and across CI runs on this machine):
-    # compiles are keyed by content, so reuse is safe.
-    os.environ.setdefault("KERNELGRADE_CACHE", str(REPO / ".kgcache"))
 
 
 @pytest.fixture(autouse=True)
