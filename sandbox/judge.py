@@ -163,7 +163,7 @@ def summarize(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
     out = []
     for kind in sorted(by_kind, key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else len(KIND_ORDER)):
         msgs = by_kind[kind]
-        more = f" (+{len(msgs) - 1} more)" if len(msgs) > 1 else ""
+        more = f" (+{len(msgs) - 1} similar)" if len(msgs) > 1 else ""
         out.append((kind, msgs[0] + more))
     return out
 

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 MAX_PIPE_BYTES = 16 * 1024 * 1024
 MAX_RESTARTS = 4
+#: Timed outputs per round (elements) up to which every output is saved, not a sample.
+SAVE_ALL_ELEMENTS = 16 * 1024 * 1024
 
 
 class TimingPlan(BaseModel):
@@ -271,7 +273,13 @@ def run_timing(plan: RunPlan) -> TimingOutcome:
     for r in range(tp.rounds):
         base = 1_000_000 * (r + 1)  # seed indices apart from the correctness calls
         seeds = [seed_for(plan.seed, base + i) for i in range(tp.warmup + per_round)]
-        save = sorted(rng.sample(range(per_round), min(tp.check_per_round, per_round)))
+        # Small enough: the child saves every timed output and the parent picks which to check
+        # afterwards, so the child cannot tell a checked call from an unchecked one.
+        if per_round * math.prod(tp.shape) <= SAVE_ALL_ELEMENTS:
+            save = list(range(per_round))
+        else:
+            save = sorted(rng.sample(range(per_round), min(tp.check_per_round, per_round)))
+        check = sorted(rng.sample(save, min(tp.check_per_round, len(save))))
         timing = TimingSpec(shape=tp.shape, dtype=tp.dtype, seeds=seeds, warmup=tp.warmup, save=save)
         cand_spec = ChildSpec(mode="timing", device=plan.device, reference_path=str(plan.reference_path),
                               out_dir=".", pipe_fd=-1, package_parent=str(plan.package_parent),
@@ -298,7 +306,7 @@ def run_timing(plan: RunPlan) -> TimingOutcome:
                                             f"the child's wall-clock time (timer tampered)"))
         cand.times_ns += times
         cand.round_medians_ns.append(float(statistics.median(times)))
-        for j in save:
+        for j in check:
             checked.append((CallSpec(id=base + tp.warmup + j, shape=tp.shape, dtype=tp.dtype,
                                      seed=seeds[tp.warmup + j]), wd / "timed_outputs.pt", j))
         ref_spec = ChildSpec(mode="timing", device=plan.device, reference_path=str(plan.reference_path),
