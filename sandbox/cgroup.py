@@ -62,6 +62,7 @@ class PidsCgroup:
         path = parent / f"run-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             parent.mkdir(exist_ok=True)
+            _sweep_stale(parent)
             path.mkdir()
             (path / "pids.max").write_text(str(int(limit)))
         except OSError as exc:
@@ -82,10 +83,13 @@ class PidsCgroup:
             os.close(fd)
 
     def pids(self) -> list[int]:
+        """Live members; zombies are left out (they are dead, only not yet reaped by
+        whoever adopted them, and stay listed until then)."""
         try:
-            return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+            members = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
         except OSError:
             return []
+        return [pid for pid in members if not _is_zombie(pid)]
 
     def times_limit_hit(self) -> int:
         """How many forks pids.max refused (from pids.events)."""
@@ -102,7 +106,7 @@ class PidsCgroup:
         """SIGKILL every member until none is left; return how many were killed.
 
         pids.max stops the set from growing faster than we kill it."""
-        killed = 0
+        killed: set[int] = set()
         if (self.path / "cgroup.kill").exists():
             try:
                 (self.path / "cgroup.kill").write_text("1")
@@ -113,14 +117,16 @@ class PidsCgroup:
             for pid in members:
                 try:
                     os.kill(pid, signal.SIGKILL)
-                    killed += 1
+                    killed.add(pid)
                 except ProcessLookupError:
                     pass
             time.sleep(0.02)
-        return killed
+        return len(killed)
 
     def remove(self) -> None:
-        deadline = time.monotonic() + 5.0
+        """rmdir once every member is gone. Unreaped zombies keep a cgroup busy; then it
+        is left for `_sweep_stale` to remove on a later run."""
+        deadline = time.monotonic() + 2.0
         while True:
             try:
                 self.path.rmdir()
@@ -128,11 +134,47 @@ class PidsCgroup:
             except FileNotFoundError:
                 return
             except OSError as exc:
-                if time.monotonic() > deadline:
-                    log.warning("could not remove cgroup %s: %s", self.path, exc)
+                if time.monotonic() > deadline or not self.pids():
+                    if time.monotonic() > deadline:
+                        log.warning("could not remove cgroup %s: %s", self.path, exc)
+                    if not self.pids():
+                        time.sleep(0.05)  # zombies: give their new parent a moment to reap
+                        try:
+                            self.path.rmdir()
+                        except OSError:
+                            log.debug("cgroup %s left for a later sweep (unreaped zombies)", self.path)
                     return
                 self.kill_all(timeout_s=0.5)
                 time.sleep(0.05)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # gone already
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def _sweep_stale(parent: Path) -> None:
+    """Remove cgroups left by harness processes that no longer exist."""
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith("run-") and entry.is_dir()):
+            continue
+        try:
+            owner = int(name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if owner != os.getpid() and not Path(f"/proc/{owner}").exists():
+            try:
+                entry.rmdir()
+            except OSError:
+                pass
 
 
 __all__ = ["PidsCgroup"]
