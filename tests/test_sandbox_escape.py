@@ -373,3 +373,23 @@ def test_no_nested_user_namespace_in_bwrap(bwrap_backend, workspace: Path) -> No
     assert result.ok, result.stderr
     assert "REFUSED" in result.stdout
     assert recorded(result, "no nested user namespaces")
+
+
+def test_no_fork_bomb_claim_for_root_without_cgroup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root is exempt from RLIMIT_NPROC: with no pids cgroup, neither the table nor the
+    result may claim a process limit."""
+    import sandbox.backends.capabilities as caps
+    import sandbox.cgroup
+    import sandbox.exec
+
+    monkeypatch.setattr(sandbox.cgroup.PidsCgroup, "create", classmethod(lambda cls, limit: None))
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    caps.pids_mechanism.cache_clear()
+    try:
+        assert caps.contains("local", "fork_bomb") is None
+        assert caps.contains("bwrap", "fork_bomb") is None
+        assert caps.contains("local", "detached_child") is None
+        guards = sandbox.exec._limit_guards(Limits(nproc=16), None)
+        assert "processes: RLIMIT_NPROC=16 set but NOT enforced (running as root, no pids cgroup)" in guards
+    finally:
+        caps.pids_mechanism.cache_clear()
