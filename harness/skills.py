@@ -135,10 +135,10 @@ def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
     next line that is `---`; anything else raises _FrontmatterError."""
     text = text.removeprefix("\ufeff")
     lines = text.splitlines(keepends=True)
-    if not lines or lines[0].strip() != "---":
+    if not lines or lines[0].rstrip() != "---":
         raise _FrontmatterError("does not start with a '---' frontmatter line")
     for end in range(1, len(lines)):
-        if lines[end].strip() == "---":
+        if lines[end].rstrip() == "---":  # at column 0, as a YAML document marker
             break
     else:
         raise _FrontmatterError("frontmatter is not closed by a '---' line")

@@ -198,3 +198,12 @@ def test_validate_command_json(capsys):
     assert main(["validate", "--json", str(FIXTURES / "valid-skill")]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["valid"] is True and data["findings"] == [] and data["estimated_tokens"] > 0
+
+
+def test_frontmatter_split_only_on_column_zero_markers():
+    from harness.skills import split_frontmatter
+
+    text = "---\nname: x\ndescription: |\n  first\n  ---\n  after\n---\nBody ---\n"
+    data, body = split_frontmatter(text)
+    assert data["description"] == "first\n---\nafter\n"
+    assert body == "Body ---\n"
