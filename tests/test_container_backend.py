@@ -92,6 +92,20 @@ def test_host_paths_are_translated(tmp_path: Path) -> None:
     assert cmd[cmd.index("img") + 1:] == ["python3", "/work/run.py", f"-I{tool}/include", "--out=/work/o.json", "plain"]
 
 
+def test_env_paths_are_translated(tmp_path: Path) -> None:
+    repo = Path("/work/main")  # a checkout inside the /work mount point: moved under /ro/
+    cmd = ct.container_command(["true"], engine="docker", image="img", cwd=tmp_path, limits=LIMITS,
+                               env={"PYTHONPATH": str(repo), "KG": "x"}, ro_paths=(repo,))
+    values = flag_value(cmd, "-e")
+    assert "PYTHONPATH=/ro/0-main" in values and "KG=x" in values
+
+
+def test_pass_fds_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ct, "_find_engine", lambda image: ("/usr/bin/docker", ""))
+    with pytest.raises(RuntimeError, match="cannot pass file descriptors"):
+        ct.ContainerBackend().run(["true"], cwd=tmp_path, limits=LIMITS, pass_fds=(5,))
+
+
 def test_unavailable_without_an_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KERNELGRADE_CONTAINER_ENGINE", shutil.which("false") or "/bin/false")
     ct._find_engine.cache_clear()

@@ -102,7 +102,7 @@ def container_command(
     args += ["-w", WORKDIR]
     for key in sorted(env):
         if key not in _HOST_ONLY_ENV:
-            args += ["-e", f"{key}={env[key]}"]
+            args += ["-e", f"{key}={_translate(env[key], mounts)}"]
     args += ["-e", f"HOME={SANDBOX_HOME}", "-e", "TMPDIR=/tmp"]
     inner = list(cmd)
     if inner and inner[0] == sys.executable:
@@ -162,8 +162,10 @@ class ContainerBackend:
         if engine is None:
             raise RuntimeError(f"container backend unavailable: {why}")
         if pass_fds:
-            # An inherited fd cannot cross into the container; callers use files or stdout.
-            log.warning("container backend: pass_fds %s are not passed into the container", pass_fds)
+            # docker cannot hand an inherited fd to the container process; failing here
+            # is clearer than a child that dies writing to a closed descriptor.
+            raise RuntimeError(f"container backend cannot pass file descriptors {pass_fds} into the "
+                               "container; exchange results through files in the workspace")
         name = f"kernelgrade-{uuid.uuid4().hex[:12]}"
         env = scrubbed_env(SANDBOX_HOME, env_extra)
         full = container_command(cmd, engine=engine, image=image, cwd=cwd, limits=limits, env=env,
