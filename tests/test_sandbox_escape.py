@@ -393,3 +393,27 @@ def test_no_fork_bomb_claim_for_root_without_cgroup(monkeypatch: pytest.MonkeyPa
         assert "processes: RLIMIT_NPROC=16 set but NOT enforced (running as root, no pids cgroup)" in guards
     finally:
         caps.pids_mechanism.cache_clear()
+
+
+def test_symlinks_left_in_workspace_are_not_followed(backend, workspace: Path, tmp_path: Path) -> None:
+    """Code in the sandbox plants symlinks to a host secret; the harness reading its
+    outputs back through sandbox.readback must refuse them, not leak the target."""
+    from sandbox.readback import WorkspaceEscape, read_text
+
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("host-secret-91c2")
+    (tmp_path / "secretdir").mkdir()
+    (tmp_path / "secretdir" / "result.json").write_text("host-secret-dir-91c2")
+    code = ("import os, sys\nos.symlink(sys.argv[1], 'result.json')\nos.symlink(sys.argv[2], 'out')\n"
+            "os.makedirs('ok', exist_ok=True)\nopen('ok/result.json', 'w').write('{\"fine\": 1}')")
+    result = backend.run([sys.executable, "-c", code, str(secret), str(tmp_path / "secretdir")],
+                         cwd=workspace, limits=Limits(wall_s=30))
+    assert result.ok, result.stderr
+    assert read_text(workspace, "ok/result.json") == '{"fine": 1}'
+    with pytest.raises(WorkspaceEscape, match="result.json is a symlink"):
+        read_text(workspace, "result.json")
+    with pytest.raises(WorkspaceEscape, match="out is a symlink"):
+        read_text(workspace, "out/result.json")
+    for bad in ("../host-secret.txt", "/etc/passwd", "ok/../result.json"):
+        with pytest.raises(WorkspaceEscape):
+            read_text(workspace, bad)
