@@ -183,3 +183,72 @@ def test_cpu_twin_matches_reference(op, dtype, cpu_package):
         for a, c in zip(args, clones):  # the op must not modify its inputs
             if isinstance(a, torch.Tensor):
                 assert torch.equal(a, c), f"{op} {dtype} {shape}: input modified"
+
+
+# --- kernelgrade check over the projects: reference ops pass compile, bad projects fail ---------
+
+BAD_ROOT = REF_ROOT / "bad"
+BAD = sorted(p.name for p in BAD_ROOT.iterdir() if (p / "EXPECTED.txt").is_file()) if BAD_ROOT.is_dir() else []
+
+
+def _expected(project: Path) -> tuple[str, str]:
+    """EXPECTED.txt: `check: <name>` then the substring the failing check's reason must hold."""
+    lines = [ln.strip() for ln in (project / "EXPECTED.txt").read_text().splitlines() if ln.strip()]
+    assert len(lines) == 2 and lines[0].startswith("check:"), f"{project}/EXPECTED.txt: bad format {lines!r}"
+    return lines[0].removeprefix("check:").strip(), lines[1]
+
+
+def _check_json(project: Path, level: str, capsys) -> tuple[int, dict]:
+    import json
+
+    from harness.cli import main
+
+    code = main(["check", str(project), "--level", level, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _needs_nvcc() -> None:
+    from sandbox.toolchain import find_nvcc
+
+    if find_nvcc() is None:
+        pytest.skip("nvcc not found: compile-level checks cannot run")
+
+
+def test_bad_projects_present():
+    assert set(BAD) >= {"malformed_build_toml", "sm_90_capability", "missing_src", "compile_error",
+                        "empty_kernel_wrong_arch"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BAD)
+def test_bad_project_fails_in_its_check_for_its_reason(name, capsys, monkeypatch, tmp_path):
+    from harness.results import CHECK_ORDER
+
+    monkeypatch.setenv("KERNELGRADE_HOME", str(tmp_path / "home"))
+    project = BAD_ROOT / name
+    check, reason = _expected(project)
+    assert check in CHECK_ORDER
+    level = "text" if check in ("markers", "build_toml") else "compile"
+    if level == "compile":
+        _needs_nvcc()
+    code, data = _check_json(project, level, capsys)
+    by = {r["name"]: r for r in data["results"]}
+    assert code == 1, by
+    assert by[check]["status"] == "fail", by[check]
+    earlier = CHECK_ORDER[:CHECK_ORDER.index(check)]
+    assert all(by[c]["status"] in ("pass", "skip") for c in earlier if c in by), by  # fails where it should, not before
+    said = [by[check]["reason"]] + [f["reason"] for f in by[check]["findings"] if f["severity"] == "error"]
+    assert any(reason in s for s in said), (reason, said)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op", OPS)
+def test_reference_op_passes_compile_level(op, capsys, monkeypatch, tmp_path):
+    """Every reference project compiles for sm_90 (kernel + torch binding) with non-empty SASS."""
+    _needs_nvcc()
+    monkeypatch.setenv("KERNELGRADE_HOME", str(tmp_path / "home"))
+    code, data = _check_json(REF_ROOT / op, "compile", capsys)
+    by = {r["name"]: r for r in data["results"]}
+    assert code == 0, by
+    assert [by[c]["status"] for c in ("build_toml", "compile", "sass")] == ["pass"] * 3, by
+    assert by["sass"]["metrics"]["empty_kernels"] == 0 and by["sass"]["metrics"]["sass_kernels"] >= 3
