@@ -358,7 +358,20 @@ def test_gpu_nodes_bound_only_for_gpu_runs(monkeypatch: pytest.MonkeyPatch, tmp_
     assert "--share-net" not in plain and "--share-net" not in gpu
     i = gpu.index("/dev/nvidia0")
     assert gpu[i - 1] == "--dev-bind" and gpu[i + 1] == "/dev/nvidia0"
-    assert gpu.index("--bind") > i  # the workspace bind comes last, after every read-only bind
+    assert gpu.index("--bind") > i  # the workspace is bound after the read-only system binds
+
+
+def test_read_only_path_inside_workspace_stays_read_only(bwrap_backend, workspace: Path) -> None:
+    src = workspace / "src"
+    src.mkdir()
+    (src / "kernel.cu").write_text("original")
+    code = ("import sys\nfor t in ('src/kernel.cu', 'build.o'):\n    try:\n        open(t, 'w').write('x'); print('WROTE', t)\n"
+            "    except OSError as e:\n        print('DENIED', t)")
+    result = bwrap_backend.run([sys.executable, "-c", code], cwd=workspace, limits=Limits(wall_s=30),
+                               ro_paths=(src,))
+    assert result.ok, result.stderr
+    assert result.stdout.split("\n")[:2] == ["DENIED src/kernel.cu", "WROTE build.o"]
+    assert (src / "kernel.cu").read_text() == "original"
 
 
 def test_no_nested_user_namespace_in_bwrap(bwrap_backend, workspace: Path) -> None:

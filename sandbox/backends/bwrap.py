@@ -98,24 +98,24 @@ def bwrap_command(
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--size", str(int(tmp_mb) * 1024 * 1024), "--tmpfs", "/tmp"]
     args += ["--size", str(HOME_TMPFS_MB * 1024 * 1024), "--tmpfs", SANDBOX_HOME]
-    seen: set[str] = set()
-    for path in [*ro_paths]:
-        path = Path(path).absolute()
+    workspace = Path(cwd).absolute()
+    outer: list[str] = []
+    inner: list[str] = []  # read-only paths inside the workspace: bound over it, so after it
+    for path in dict.fromkeys(Path(p).absolute() for p in ro_paths):
         key = str(path)
-        if key in seen or key.startswith("/usr/") or key == "/usr":
-            continue
-        seen.add(key)
-        if path.exists():
-            args += ["--ro-bind", key, key]
-        else:
+        if key == "/usr" or key.startswith("/usr/"):
+            continue  # already read-only
+        if not path.exists():
             log.debug("bwrap: read-only path %s does not exist; not bound", path)
+            continue
+        (inner if workspace in path.parents else outer).extend(["--ro-bind", key, key])
+    args += outer
     if gpu:
         for node in gpu_device_nodes():
             args += ["--dev-bind", node, node]
         # The CUDA driver reads PCI topology from sysfs.
         args += ["--ro-bind-try", "/sys", "/sys"]
-    workspace = str(Path(cwd).absolute())
-    args += ["--bind", workspace, workspace, "--chdir", workspace]
+    args += ["--bind", str(workspace), str(workspace), *inner, "--chdir", str(workspace)]
     return [*args, "--", *cmd]
 
 
