@@ -246,16 +246,31 @@ def test_fork_bomb(backend, workspace: Path) -> None:
         pytest.xfail("running as root without a writable pids cgroup: nothing bounds a fork bomb here "
                      "(the kernel exempts root from RLIMIT_NPROC); not run")
     marker = f"kg-bomb-{uuid.uuid4().hex}"
+    # RLIMIT_NPROC counts every process of this uid (a CI runner's own included), so the
+    # limit there is what already runs plus headroom; a cgroup counts only the sandbox.
+    nproc = 24 if mechanism != "RLIMIT_NPROC" else _own_process_count() + 24
     result = run_py(backend, FORK_BOMB.format(marker=marker), workspace,
-                    limits=Limits(wall_s=4, nproc=24, memory_mb=1024))
+                    limits=Limits(wall_s=4, nproc=nproc, memory_mb=1024))
     assert "FORK-REFUSED" in result.stdout  # the limit stopped it, not the timeout alone
     assert live_processes_with(marker) == []
     if backend.name == "container":
-        assert recorded(result, "processes: --pids-limit 24")
+        assert recorded(result, f"processes: --pids-limit {nproc}")
     elif mechanism == "cgroup pids.max":
-        assert recorded(result, "process limit reached: cgroup pids.max=24")
+        assert recorded(result, f"process limit reached: cgroup pids.max={nproc}")
     else:
-        assert recorded(result, "processes: RLIMIT_NPROC=24")
+        assert recorded(result, f"processes: RLIMIT_NPROC={nproc}")
+
+
+def _own_process_count() -> int:
+    uid = os.getuid()
+    count = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid:
+                count += 1
+        except OSError:
+            pass
+    return count
 
 
 def test_memory_bomb(backend, workspace: Path) -> None:
