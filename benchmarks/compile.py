@@ -106,10 +106,48 @@ def cli_check(op_dir: Path) -> float:
     return elapsed
 
 
+def fixed_overhead(rounds: int) -> dict:
+    """The harness's own cost per compile, measured where it is easiest to see: a ~1 s
+    kernel-only compile (tests/fixtures/cuda/add.cu), bare and harness interleaved,
+    each harness round a cache miss (a unique -D), medians compared."""
+    import statistics
+
+    from sandbox import toolchain
+    from sandbox.cache import BuildCache
+    from sandbox.nvcc import BuildEnv, CompileUnit, _populate, compile_unit
+
+    src = (ROOT / "tests" / "fixtures" / "cuda" / "add.cu").read_bytes()
+    files = {"k/add.cu": src}
+    nvcc = toolchain.find_nvcc().path
+    env = BuildEnv(nvcc=nvcc, cxx=None, versions={"nvcc": toolchain.tool_version(nvcc)})
+    base = ["-std=c++17", "-O3", "--expt-relaxed-constexpr", "-gencode", "arch=compute_90,code=sm_90",
+            "-Isrc", "-Ikg_include", "-Xptxas", "-v"]
+    bare_t, harness_t = [], []
+    with tempfile.TemporaryDirectory(prefix="kg-ovh-") as tmp:
+        cache = BuildCache("overhead", root=Path(tmp) / "cache")
+        work = Path(tmp) / "bare"
+        _populate(work, files)
+        for i in range(rounds):
+            unit = CompileUnit(rel="k/add.cu", compiler="nvcc", flags=[*base, f"-DKG_ROUND={i}"], kind="kernel",
+                               kernel="k", arches=["sm_90"])
+            start = time.perf_counter()
+            subprocess.run(unit.command(nvcc), cwd=work, capture_output=True, check=True)
+            bare_t.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            result = compile_unit(unit, files, env, cache=cache)
+            harness_t.append(time.perf_counter() - start)
+            assert result.ok and not result.cache_hit
+    b, h = statistics.median(bare_t), statistics.median(harness_t)
+    return {"rounds": rounds, "bare_median_s": round(b, 3), "harness_median_s": round(h, 3),
+            "overhead_ms": round((h - b) * 1000, 1), "ratio": round(h / b, 3)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="harness compile overhead and cache speed-up")
     parser.add_argument("--ops", nargs="*", default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--overhead-rounds", type=int, default=10,
+                        help="rounds of the per-compile overhead measurement (0: skip)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="compiles at once for both bare and harness (default: the harness's bound)")
     args = parser.parse_args()
@@ -121,6 +159,12 @@ def main() -> int:
     headers = ensure_math_headers()  # from the user's cache: not part of any timing
     parallel = default_parallel()
     rows = []
+    overhead = None
+    if args.overhead_rounds:
+        overhead = fixed_overhead(args.overhead_rounds)
+        print(f"per-compile overhead (kernel-only add.cu, {overhead['rounds']} rounds, medians): bare "
+              f"{overhead['bare_median_s']:.3f}s harness {overhead['harness_median_s']:.3f}s "
+              f"(+{overhead['overhead_ms']:.0f} ms, x{overhead['ratio']:.3f})", flush=True)
     for index, op in enumerate(args.ops or reference_ops()):
         op_dir = ROOT / "kernels_reference" / op
         with tempfile.TemporaryDirectory(prefix="kg-bench-cache-") as cache:
@@ -155,7 +199,7 @@ def main() -> int:
     print(f"{'total':<12} bare={tot_bare:.1f}s cold={tot_cold:.1f}s (x{tot_cold / tot_bare:.3f}) "
           f"warm={tot_warm:.3f}s (cold/warm x{tot_cold / tot_warm:.0f})")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(json.dumps({"overhead": overhead, "ops": rows}, indent=1))
     return 0
 
 
