@@ -43,7 +43,7 @@ from harness.errors import KernelgradeError, UserError
 from harness.evaluate import ARMS, EvalOptions, Progress, _skill_record, execute
 from harness.models.base import ChatRequest, Completion, ModelClient
 from harness.models.registry import ModelSpec, check_key, make_client, resolve
-from harness.paths import artifacts_dir
+from harness.paths import artifacts_dir, repo_root
 from harness.provenance import environment
 from harness.skills import SKILL_FILE, load_skill, validate_skill
 from harness.store import Store, now
@@ -432,6 +432,19 @@ def _teacher_client(ctx: _Ctx) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence fd 2 (C code writes there directly) for a moment; nothing else runs yet."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _token_counter(ctx: _Ctx) -> None:
     """The student's tokenizer where one is at hand (the embedded model's vocabulary,
     loaded without weights), else the documented chars/4 estimate."""
@@ -442,7 +455,8 @@ def _token_counter(ctx: _Ctx) -> None:
 
             from harness.models.local_server import find_model_file
 
-            vocab = llama_cpp.Llama(model_path=str(find_model_file()), vocab_only=True, verbose=False)
+            with _quiet_stderr():  # llama.cpp prints a context warning even with verbose=False
+                vocab = llama_cpp.Llama(model_path=str(find_model_file()), vocab_only=True, verbose=False)
             ctx.counter = lambda text: len(vocab.tokenize(text.encode(), add_bos=False, special=False))
             ctx.counter_name = "tokens, local student's tokenizer"
             return
@@ -451,16 +465,36 @@ def _token_counter(ctx: _Ctx) -> None:
     ctx.counter, ctx.counter_name = T.estimate_tokens, "estimated tokens, chars/4"
 
 
+def kernel_catalogue() -> dict[str, str]:
+    """op -> API signature for reference ops a generated kernel case may name: ops with a
+    kernels_reference/<op>/reference.py, signatures as the shipped case files spell them."""
+    root = repo_root()
+    ops = {p.parent.name for p in (root / "kernels_reference").glob("*/reference.py")}
+    found: dict[str, str] = {}
+    for path in sorted((root / "cases").glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for case in data.get("cases", []) if isinstance(data, dict) else []:
+            kernel = case.get("kernel") if isinstance(case, dict) else None
+            if isinstance(kernel, dict) and kernel.get("op") in ops and isinstance(kernel.get("api"), str):
+                found.setdefault(kernel["op"], kernel["api"])
+    return dict(sorted(found.items()))
+
+
 def _cases(ctx: _Ctx) -> list[Case]:
     data = ctx.steps.get("cases")
     if data is None:
         ctx.hooks.on_phase("teacher: writing test cases")
         source = ctx.steps.get("source") or {}
+        ops = kernel_catalogue()
         request = T.cases_request(ctx.opts.task, n_cases=ctx.opts.n_cases, context=_source_context(source),
-                                  max_tokens=ctx.opts.teacher_max_tokens, temperature=ctx.opts.teacher_temperature)
+                                  kernel_ops=ops, max_tokens=ctx.opts.teacher_max_tokens,
+                                  temperature=ctx.opts.teacher_temperature)
         assert ctx.teacher is not None
         cases = T.ask(ctx.teacher, request, log_=ctx.steps, step="cases", attempts=ctx.opts.teacher_attempts,
-                      accept=T.parse_cases_answer)
+                      accept=lambda text: T.parse_cases_answer(text, known_ops=set(ops)))
         data = {"cases": cases, "from": "teacher"}
         ctx.steps.put("cases", data)
     return parse_cases(data["cases"], source=f"run {ctx.run_id} cases")
@@ -492,7 +526,7 @@ def _accept_skill(ctx: _Ctx, index: int) -> Callable[[str], T.BuiltSkill]:
 
 def _description(task: str) -> str:
     text = " ".join(task.split())
-    return (f"Use when asked to {text[0].lower()}{text[1:]}" if text else "A generated skill")[:1000]
+    return f"Use for this task: {text}"[:1000]
 
 
 def _draft(ctx: _Ctx, index: int, failures: list[dict] | None = None) -> dict[str, Any]:
@@ -545,7 +579,8 @@ def _eval_run(ctx: _Ctx, phase: str, skill_dir: Path, cases: list[Case], arms: t
         record = opts.model_dump(mode="json") | {
             "resolved_level": ctx.config["resolved_level"], "models_resolved": ctx.config["students_resolved"],
             "generate_run": ctx.run_id, "phase": phase, "arms": list(arms)}
-        run_id = ctx.store.create_run(kind="eval", config=record, env=ctx.store.get_run(ctx.run_id).env,
+        env = environment(with_torch=any(c.kernel for c in cases))
+        run_id = ctx.store.create_run(kind="eval", config=record, env=env,
                                       skill=_skill_record(skill_dir), cases=[c.model_dump(mode="json") for c in cases])
         ctx.store.add_trials(run_id, [(c.id, m, arm, i) for i in range(ctx.opts.runs) for m in ctx.opts.students
                                       for arm in arms for c in cases])

@@ -110,14 +110,22 @@ def _budget_line(max_tokens: int) -> str:
             f"(about {max_tokens * CHARS_PER_TOKEN} characters). Put longer material in references/.")
 
 
-def cases_request(task: str, *, n_cases: int, context: str = "", max_tokens: int = 4096,
-                  temperature: float | None = 0.7) -> ChatRequest:
+def cases_request(task: str, *, n_cases: int, context: str = "", kernel_ops: dict[str, str] | None = None,
+                  max_tokens: int = 4096, temperature: float | None = 0.7) -> ChatRequest:
+    kernels = ""
+    if kernel_ops:
+        kernels = (
+            "A case that asks for a whole kernel project may also carry a kernel block, graded by building and "
+            'running the answer against a reference: "kernel": {"op": OP, "api": API, "checks": ["build_toml", '
+            '"compile", "run"]}. Known OP -> API:\n' + "\n".join(f"{op} -> {api}" for op, api in kernel_ops.items())
+            + "\n")
     user = (
         f"Task: {task}\n\n{context}"
         f"Write {n_cases} test cases for this task: prompts a user would give a model, each with the short "
         "strings a correct answer must contain (exact values a model without expert knowledge gets wrong, "
         "e.g. \"9.0\" for an H100 capability) and, optionally, strings it must not contain. Keep each string "
         "short and unambiguous.\n"
+        f"{kernels}"
         'Answer with JSON only: {"cases": [{"input": "...", "expected": {"contains": ["..."], '
         '"not_contains": ["..."]}}]}'
     )
@@ -285,7 +293,7 @@ def build_skill(files: dict[str, str], dest: Path, *, max_body_tokens: int,
         shutil.rmtree(tmp_root, ignore_errors=True)
 
 
-def parse_cases_answer(text: str, *, minimum: int = 2) -> list[dict[str, Any]]:
+def parse_cases_answer(text: str, *, minimum: int = 2, known_ops: set[str] | None = None) -> list[dict[str, Any]]:
     """The teacher's case JSON, validated as a case file. Raises TeacherAnswerError."""
     body = text.strip()
     fenced = re.search(r"```(?:json)?\s*\n(.*?)\n```", body, re.S)
@@ -304,6 +312,9 @@ def parse_cases_answer(text: str, *, minimum: int = 2) -> list[dict[str, Any]]:
         raise TeacherAnswerError(str(err)) from None
     if len(cases) < minimum:
         raise TeacherAnswerError(f"{len(cases)} case(s); at least {minimum} are needed for a train / held-out split")
+    unknown = [c.kernel.op for c in cases if c.kernel and known_ops is not None and c.kernel.op not in known_ops]
+    if unknown:
+        raise TeacherAnswerError(f"kernel op {unknown[0]!r} has no reference (known: {', '.join(sorted(known_ops or []))})")
     empty = [c.id for c in cases if not c.required_checks]
     if empty:
         raise TeacherAnswerError(f"case {empty[0]} has nothing to check (give expected.contains)")

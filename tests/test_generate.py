@@ -343,3 +343,28 @@ def test_loop_against_the_embedded_local_model(tmp_path: Path) -> None:
     assert holdout and all(t.status == "answered" and t.grade for t in holdout)
     assert {t.case_id for t in holdout} == set(result["split"]["holdout"])
     assert {t.arm for t in holdout} == {"baseline", "with_skill"}
+
+
+def test_teacher_kernel_cases_are_graded_by_checks_and_unknown_ops_refused(tmp_path: Path) -> None:
+    good = {"cases": [c for c in CASES[:6]] + [
+        {"id": "rms-project", "input": "Write an RMSNorm kernel-builder project for H100",
+         "expected": {"contains": "9.0"},
+         "kernel": {"op": "rmsnorm", "api": "rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor",
+                    "checks": ["build_toml"]}}]}
+    bad = json.loads(json.dumps(good))
+    bad["cases"][-1]["kernel"]["op"] = "flash_attention_9000"
+    teacher = ScriptedTeacher({"cases": [json.dumps(bad), json.dumps(good)], "skill": [canned("skill_v1.md")],
+                               "refine": [canned("skill_v2.md")]})
+    store, run_id, result = _run(teacher, iterations=0, holdout_fraction=0.5, seed=1)
+    first_prompt = teacher.prompts[0][1]
+    assert "rmsnorm -> rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor" in first_prompt
+    calls = teacher_calls(store, run_id)
+    assert calls[0]["status"] == "invalid" and "flash_attention_9000" in calls[0]["problem"]
+    saved = json.loads((tmp_path / "cases" / f"{NAME}.json").read_text())
+    assert next(c for c in saved["cases"] if c["id"] == "rms-project")["kernel"]["op"] == "rmsnorm"
+    phase = "holdout" if "rms-project" in result.split["holdout"] else "train"
+    run = result.holdout_run_id if phase == "holdout" else result.iterations[0].train_run_id
+    graded = [t for t in store.trials(run) if t.case_id == "rms-project"]
+    assert graded and all([r["name"] for r in t.grade["results"]] == ["markers", "build_toml"] for t in graded)
+    # The echo student writes no project files, so the build_toml check fails it in both arms.
+    assert all(t.grade["score"]["verdict"] == "fail" for t in graded)
