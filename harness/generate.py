@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -537,13 +538,20 @@ def _draft(ctx: _Ctx, index: int, failures: list[dict] | None = None) -> dict[st
     source = ctx.steps.get("source") or {}
     tools = _tools_text(source.get("tools", []))
     if index == 0 and source.get("kind") == "skill":
-        # The skill being improved is iteration 0, unchanged: the refinements must beat it.
-        built = T.build_skill(source["files"], _draft_dir(ctx, 0), max_body_tokens=10**9,
-                              counter=ctx.counter, counter_name=ctx.counter_name)
+        # The skill being improved is iteration 0, unchanged (but for a --name): the refinements must beat it.
+        files = dict(source["files"])
+        notes: list[str] = []
+        try:
+            files[SKILL_FILE] = T.ensure_frontmatter(files[SKILL_FILE], name=ctx.config["name"],
+                                                    description=_description(ctx.opts.task), notes=notes)
+            built = T.build_skill(files, _draft_dir(ctx, 0), max_body_tokens=10**9,
+                                  counter=ctx.counter, counter_name=ctx.counter_name)
+        except T.TeacherAnswerError as err:
+            raise UserError(f"{source['path']}: {err} (--from)") from None
         if built.body_tokens > ctx.opts.max_skill_tokens:
             ctx.notes.append(f"the --from skill's body is {built.body_tokens} tokens, over --max-skill-tokens "
                              f"{ctx.opts.max_skill_tokens}; refinements must fit the budget")
-        built.warnings.insert(0, "the --from skill, unchanged")
+        built.warnings = ["the --from skill, unchanged", *notes, *built.warnings]
     else:
         assert ctx.teacher is not None
         if index == 0:
@@ -675,8 +683,15 @@ def _write_outputs(ctx: _Ctx, draft: dict[str, Any], cases: list[Case], split: d
     if data is not None:
         return data["skill_path"], data["cases_path"]
     skill_out = Path(ctx.config["skill_out"])
-    T.build_skill(draft["files"], skill_out, max_body_tokens=10**9)  # validated again where it lands
     cases_out = Path(ctx.config["cases_out"])
+    # Temporary folders / files of a write that was killed midway (ours by their names).
+    for stale in [*skill_out.parent.glob(f".{skill_out.name}.tmp-*"), *cases_out.parent.glob(f".{cases_out.name}.*")]:
+        log.info("removing %s, left by an interrupted write", stale)
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+    T.build_skill(draft["files"], skill_out, max_body_tokens=10**9)  # validated again where it lands
     cases_out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"cases": [c.model_dump(mode="json", exclude_defaults=True) | {"id": c.id} for c in cases],
                "split": {"seed": split["seed"], "holdout_fraction": split["fraction"], "holdout": split["holdout"],

@@ -44,7 +44,7 @@ from harness.skills import CHARS_PER_TOKEN, SKILL_FILE, load_skill, split_frontm
 log = logging.getLogger(__name__)
 
 __all__ = ["TeacherAnswerError", "TeacherCallFailed", "CallLog", "ask", "cases_request", "skill_request",
-           "refine_request", "parse_skill_answer", "parse_cases_answer", "build_skill", "skill_name_for",
+           "refine_request", "parse_skill_answer", "parse_cases_answer", "build_skill", "ensure_frontmatter", "skill_name_for",
            "estimate_tokens", "BuiltSkill"]
 
 T = TypeVar("T")
@@ -221,11 +221,11 @@ def parse_skill_answer(text: str, *, name: str, description: str) -> tuple[dict[
     for rel, body in files.items():
         if len(body) > MAX_FILE_CHARS:
             raise TeacherAnswerError(f"{rel} has {len(body)} characters, over {MAX_FILE_CHARS}")
-    files[SKILL_FILE] = _with_frontmatter(files[SKILL_FILE], name=name, description=description, notes=notes)
+    files[SKILL_FILE] = ensure_frontmatter(files[SKILL_FILE], name=name, description=description, notes=notes)
     return files, notes
 
 
-def _with_frontmatter(text: str, *, name: str, description: str, notes: list[str]) -> str:
+def ensure_frontmatter(text: str, *, name: str, description: str, notes: list[str]) -> str:
     """The harness owns `name` (it is the folder name); a missing frontmatter is written."""
     if not text.lstrip().startswith("---"):
         notes.append("no frontmatter: written by the harness from the name and the task")

@@ -368,3 +368,25 @@ def test_teacher_kernel_cases_are_graded_by_checks_and_unknown_ops_refused(tmp_p
     assert graded and all([r["name"] for r in t.grade["results"]] == ["markers", "build_toml"] for t in graded)
     # The echo student writes no project files, so the build_toml check fails it in both arms.
     assert all(t.grade["score"]["verdict"] == "fail" for t in graded)
+
+
+def test_improving_a_skill_in_place_replaces_it_whole(tmp_path: Path) -> None:
+    import shutil
+
+    target = tmp_path / "skills" / "valid-skill"
+    shutil.copytree(REPO / "tests/fixtures/skills/valid-skill", target)
+    stale = tmp_path / "skills" / ".valid-skill.tmp-killed"  # left by a write that was killed
+    (stale / "valid-skill").mkdir(parents=True)
+    _, _, result = _run(ScriptedTeacher(), from_path=Path("skills/valid-skill"), iterations=1)
+    assert result.chosen_iteration == 1 and Path(result.skill_path) == target
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == \
+        ["SKILL.md", "references/layout.md"]  # the old references/ and scripts/ went with the old skill
+    assert "name: valid-skill" in (target / "SKILL.md").read_text()
+    _no_partial(tmp_path)
+
+
+def test_from_skill_with_another_name(tmp_path: Path) -> None:
+    _, _, result = _run(ScriptedTeacher(), from_path=REPO / "tests/fixtures/skills/valid-skill", iterations=0,
+                        name="h100-rules")
+    assert result.name == "h100-rules" and (tmp_path / "skills" / "h100-rules" / "SKILL.md").is_file()
+    assert any("replaced by 'h100-rules'" in n for n in result.iterations[0].notes)
