@@ -383,6 +383,14 @@ def compile_unit(unit: CompileUnit, files: dict[str, bytes], env: BuildEnv, *,
         result.cache_hit = True
     else:
         result = outcome["result"]
+        if cache.lookup(key) is None and entry is not None and entry.name.startswith("."):
+            # Not cached (timeout, killed compiler): keep only its log, drop the temp build.
+            failed = cache.root / "failed"
+            failed.mkdir(exist_ok=True)
+            if (entry / "compile.log").is_file():
+                shutil.copyfile(entry / "compile.log", failed / f"{key}.log")
+            shutil.rmtree(entry, ignore_errors=True)
+            entry, result.log_path = failed, f"{key}.log"
     # Paths become absolute into the cache entry (or the failed build's folder).
     if result.object_path:
         result.object_path = str(entry / result.object_path)

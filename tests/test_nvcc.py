@@ -305,3 +305,15 @@ def test_cpu_device_without_the_cpu_builder_is_a_skip(tmp_path, monkeypatch):
     result = check_compile(context(_cpu_project(tmp_path), tmp_path / "a", device="cpu"))
     assert result.status == "skip"
     assert "no CUDA kernel" in result.reason and "CPU build not available" in result.reason
+
+
+@needs_nvcc
+def test_uncached_failure_keeps_its_log_and_no_temp_folder(tmp_path):
+    project = kernel_project(tmp_path / "p", ["add.cu"], caps=["9.0"])
+    unit = nvcc.plan_cuda(read_project(project), ext_name="_t", includes=nvcc.Includes()).units[0]
+    env = nvcc.BuildEnv(nvcc=toolchain.find_nvcc().path, cxx=None, versions={}, timeout_s=0.05, sandbox="local")
+    cache = BuildCache("c", root=tmp_path / "cache")
+    result = nvcc.compile_unit(unit, nvcc.project_sources(project), env, cache=cache)
+    assert result.timed_out and Path(result.log_path).is_file()
+    assert "killed after" in Path(result.log_path).read_text()
+    assert not [p for p in cache.root.rglob(".*") if p.is_dir()]  # no half-built folder left behind
