@@ -23,7 +23,7 @@ def serve_local(
     port: int | None = typer.Option(None, "--port", help="Port to listen on (default: a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. The server has no authentication."),
     ctx: int = typer.Option(DEFAULT_N_CTX, "--ctx", help="Context size in tokens (prompt + answer)."),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: all cores)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: half the cores)."),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the server to become healthy."),
 ) -> None:
     """Serve the embedded model (SmolLM2-135M-Instruct) over the OpenAI-compatible API until Ctrl-C."""

@@ -192,7 +192,9 @@ class LocalServer:
         self.host = host
         self.timeout_s = timeout_s
         self.n_ctx = n_ctx
-        self.threads = threads or os.cpu_count() or 1
+        # Half the cores, as llama_cpp.server does for generation: spinning llama.cpp threads
+        # collapse when they share every core with nvcc (measured in docs/local-model.md).
+        self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self.model_path = model_path
         self.log_path = log_path
         self.model_id = MODEL_ID
