@@ -9,7 +9,8 @@ For each kernels_reference/<op>:
           sass, interpreter start-up included), against the warm cache.
 Targets: cold / bare <= 1.05; cold / warm >= 50.
 
-Usage: python benchmarks/compile.py [--ops rmsnorm softmax] [--json FILE]
+Usage: python benchmarks/compile.py [--ops rmsnorm softmax] [--jobs 1] [--overhead-rounds 10] [--json FILE]
+(`--ops` with no name measures only the per-compile overhead.)
 The cold runs use a fresh temporary cache (the CUDA math headers are copied in first
 and not timed); nothing touches your KERNELGRADE_CACHE.
 """
@@ -165,7 +166,7 @@ def main() -> int:
         print(f"per-compile overhead (kernel-only add.cu, {overhead['rounds']} rounds, medians): bare "
               f"{overhead['bare_median_s']:.3f}s harness {overhead['harness_median_s']:.3f}s "
               f"(+{overhead['overhead_ms']:.0f} ms, x{overhead['ratio']:.3f})", flush=True)
-    for index, op in enumerate(args.ops or reference_ops()):
+    for index, op in enumerate(reference_ops() if args.ops is None else args.ops):
         op_dir = ROOT / "kernels_reference" / op
         with tempfile.TemporaryDirectory(prefix="kg-bench-cache-") as cache:
             os.environ["KERNELGRADE_CACHE"] = cache
@@ -193,6 +194,8 @@ def main() -> int:
               f"(x{row['cold_over_bare']:.3f} of bare, target <= 1.05) warm={row['warm_s']:.3f}s "
               f"(cold/warm x{row['cold_over_warm']:.0f}, target >= 50) warm CLI={row['warm_cli_s']:.2f}s",
               flush=True)
+    if not rows:
+        return 0
     tot_bare = sum(r["bare_s"] for r in rows)
     tot_cold = sum(r["cold_s"] for r in rows)
     tot_warm = sum(r["warm_s"] for r in rows)
