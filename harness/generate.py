@@ -46,7 +46,7 @@ from harness.models.base import ChatRequest, Completion, ModelClient
 from harness.models.registry import ModelSpec, check_key, make_client, resolve
 from harness.paths import artifacts_dir, repo_root
 from harness.provenance import environment
-from harness.skills import SKILL_FILE, load_skill, validate_skill
+from harness.skills import CHARS_PER_TOKEN, SKILL_FILE, load_skill, validate_skill
 from harness.store import Store, now
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,11 @@ LOCAL_CONTEXT = 8192
 #: Tokens kept free in the teacher's context for instructions and its own answer overhead.
 PROMPT_OVERHEAD = 1200
 ANSWER_CLIP = 800
+#: A trace over the teacher's budget is summarised in at most this many pieces ...
+MAX_TRACE_CHUNKS = 16
+#: ... each piece at least this long, each summary given at least this many tokens.
+MIN_CHUNK_TOKENS = 256
+MIN_SUMMARY_TOKENS = 64
 
 _TABLES = [
     """CREATE TABLE IF NOT EXISTS teacher_calls (
@@ -316,15 +321,51 @@ def _read_source(opts: GenerateOptions, spec: ModelSpec) -> dict[str, Any]:
     from harness.traces import load_trace
 
     record = load_trace(path)
-    budget = _teacher_context(opts, spec) - opts.teacher_max_tokens - PROMPT_OVERHEAD
-    if record.estimated_tokens > budget:
-        raise UserError(
-            f"{path}: the compacted trace is ~{record.estimated_tokens} tokens (chars/4), over the teacher's "
-            f"budget of {budget} tokens (context {_teacher_context(opts, spec)} - answer {opts.teacher_max_tokens} "
-            f"- instructions {PROMPT_OVERHEAD}); shorten the trace or raise --teacher-context")
-    return {"kind": "trace", "path": str(path), "format": record.format, "events": record.counts(),
-            "redactions": record.redactions, "skipped_lines": record.skipped_lines,
-            "estimated_tokens": record.estimated_tokens, "text": record.render()}
+    context = _teacher_context(opts, spec)
+    budget = context - opts.teacher_max_tokens - PROMPT_OVERHEAD
+    found = {"kind": "trace", "path": str(path), "format": record.format, "events": record.counts(),
+             "redactions": record.redactions, "skipped_lines": record.skipped_lines,
+             "estimated_tokens": record.estimated_tokens, "budget_tokens": budget}
+    if record.estimated_tokens <= budget:
+        return found | {"text": record.render()}
+    # Too long for one prompt: the teacher summarises it piece by piece (run_generate), and the
+    # summaries together must fit where the trace would have gone.
+    limit = (f"the teacher's budget for a trace is {budget} tokens (context {context} - answer "
+             f"{opts.teacher_max_tokens} - instructions {PROMPT_OVERHEAD}; raise --teacher-context)")
+    if budget < MIN_CHUNK_TOKENS:
+        raise UserError(f"{path}: the compacted trace is ~{record.estimated_tokens} tokens (chars/4) and "
+                        f"{limit}, too small to summarise it in pieces of at least {MIN_CHUNK_TOKENS}")
+    chunks = record.chunks(budget * CHARS_PER_TOKEN)
+    if len(chunks) > MAX_TRACE_CHUNKS or budget // len(chunks) < MIN_SUMMARY_TOKENS:
+        raise UserError(f"{path}: the compacted trace is ~{record.estimated_tokens} tokens (chars/4), "
+                        f"{len(chunks)} pieces to summarise, more than this budget allows: {limit}; "
+                        "shorten the trace")
+    return found | {"text": None, "chunks": chunks, "summary_tokens": min(opts.teacher_max_tokens,
+                                                                         budget // len(chunks))}
+
+
+def _trace_summary(ctx: _Ctx) -> None:
+    """Summarise a long trace in pieces, each call stored (steps trace-1..n); once per run."""
+    source = ctx.steps.get("source") or {}
+    if source.get("kind") != "trace" or source.get("text") is not None:
+        return
+    assert ctx.teacher is not None
+    chunks = source["chunks"]
+    parts = []
+    for i, chunk in enumerate(chunks, 1):
+        ctx.hooks.on_phase(f"teacher: summarising the trace, part {i} of {len(chunks)}")
+        request = T.summary_request(ctx.opts.task, chunk=chunk, index=i, total=len(chunks),
+                                    max_tokens=source["summary_tokens"], temperature=ctx.opts.teacher_temperature)
+        summary = T.ask(ctx.teacher, request, log_=ctx.steps, step=f"trace-{i}", attempts=ctx.opts.teacher_attempts,
+                        accept=T.accept_summary)
+        parts.append(f"[part {i} of {len(chunks)}, summarised]\n{summary}")
+    text = "\n\n".join(parts) + "\n"
+    source["text"] = text
+    source["summarised_in"] = len(chunks)
+    ctx.steps.put("source", source)
+    if T.estimate_tokens(text) > source["budget_tokens"]:
+        raise UserError(f"{source['path']}: the summaries of the trace are ~{T.estimate_tokens(text)} tokens, "
+                        f"still over the teacher's budget of {source['budget_tokens']}; shorten the trace")
 
 
 def _source_context(source: dict[str, Any]) -> str:
@@ -729,6 +770,7 @@ def _run(ctx: _Ctx) -> GenerateResult:
     _token_counter(ctx)
     opts = ctx.opts
     with _teacher_client(ctx):
+        _trace_summary(ctx)
         cases = _cases(ctx)
         split = _split(ctx, cases)
         by_id = {c.id: c for c in cases}
@@ -763,7 +805,7 @@ def _run(ctx: _Ctx) -> GenerateResult:
     verdicts = _verdicts(ctx, holdout_run, chosen["block_tokens"])
     skill_path, cases_path = _write_outputs(ctx, chosen, cases, split)
     source = ctx.steps.get("source") or {}
-    shown_source = {k: v for k, v in source.items() if k not in ("text", "files")}
+    shown_source = {k: v for k, v in source.items() if k not in ("text", "files", "chunks")}
     if not any(v.use for v in verdicts):
         ctx.notes.append("the skill was saved so it can be inspected or improved (--from), but the held-out "
                          "evidence does not support using it")

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["TeacherAnswerError", "TeacherCallFailed", "CallLog", "ask", "cases_request", "skill_request",
            "refine_request", "parse_skill_answer", "parse_cases_answer", "build_skill", "ensure_frontmatter", "skill_name_for",
-           "estimate_tokens", "BuiltSkill"]
+           "estimate_tokens", "BuiltSkill", "summary_request", "accept_summary"]
 
 T = TypeVar("T")
 
@@ -138,6 +138,22 @@ def skill_request(task: str, *, name: str, max_skill_tokens: int, context: str =
             f"Write a skill that teaches a smaller model to do this task.\n{_budget_line(max_skill_tokens)}\n\n"
             + FORMAT.format(name=name))
     return ChatRequest(system=SYSTEM, user=user, max_tokens=max_tokens, temperature=temperature)
+
+
+def summary_request(task: str, *, chunk: str, index: int, total: int, max_tokens: int,
+                    temperature: float | None = 0.7) -> ChatRequest:
+    """One piece of a trace too long for one prompt: keep what a skill needs from it."""
+    user = (f"Task: {task}\n\nThis is part {index} of {total} of a compacted record of an expert agent doing "
+            f"the task.\n<trace-part>\n{chunk}</trace-part>\n\n"
+            "Summarise this part for someone writing a skill: the steps taken, exact values, file names and "
+            "commands that mattered, every error and the fix that worked. Plain notes, no preamble.")
+    return ChatRequest(system=SYSTEM, user=user, max_tokens=max_tokens, temperature=temperature)
+
+
+def accept_summary(text: str) -> str:
+    if not text.strip():
+        raise TeacherAnswerError("the summary is empty")
+    return text.strip()
 
 
 def _files_block(files: dict[str, str]) -> str:

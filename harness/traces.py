@@ -117,6 +117,24 @@ class TraceRecord(BaseModel):
             out.append(f"[{i}] {label}{' (truncated)' if ev.truncated else ''}:\n{ev.text.strip()}")
         return "\n\n".join(out) + "\n"
 
+    def chunks(self, max_chars: int) -> list[str]:
+        """The rendered record in consecutive pieces of at most `max_chars` (whole events,
+        numbered as in render(); an event longer than a piece is clipped to fit)."""
+        pieces: list[str] = []
+        current = ""
+        rendered = self.render().rstrip("\n").split("\n\n[")
+        for n, part in enumerate(rendered):
+            part = part if n == 0 else "[" + part
+            if len(part) > max_chars:
+                part, _ = _clip(part, max_chars - 60)
+            if current and len(current) + 2 + len(part) > max_chars:
+                pieces.append(current + "\n")
+                current = ""
+            current = f"{current}\n\n{part}" if current else part
+        if current:
+            pieces.append(current + "\n")
+        return pieces
+
     @property
     def estimated_tokens(self) -> int:
         return math.ceil(len(self.render()) / CHARS_PER_TOKEN)

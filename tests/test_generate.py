@@ -212,13 +212,32 @@ def test_from_trace_gives_the_teacher_the_compacted_redacted_record(tmp_path: Pa
     assert result.source["kind"] == "trace" and result.source["redactions"] == 1
 
 
-def test_trace_over_the_teacher_context_is_refused_with_the_limit(tmp_path: Path) -> None:
+def test_trace_too_large_for_any_summary_is_refused_with_the_limit(tmp_path: Path) -> None:
     store = Store()
-    opts = _opts("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", teacher_context=2000, teacher_max_tokens=512,
+    opts = _opts("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", teacher_context=1900, teacher_max_tokens=512,
                  from_path=REPO / "tests/fixtures/traces/h100-rmsnorm.md")
-    with pytest.raises(UserError, match=r"over the teacher's budget of 288 tokens.*--teacher-context"):
+    with pytest.raises(UserError, match=r"budget for a trace is 188 tokens \(context 1900 .*--teacher-context"):
         start_generate(opts, store)
     assert store.list_runs() == [] and not (tmp_path / "skills").exists()
+
+
+def test_trace_over_the_teacher_context_is_summarised_in_pieces(tmp_path: Path) -> None:
+    from tests.fixtures.teacher.scripted import SUMMARY
+
+    teacher = ScriptedTeacher()
+    store, run_id, result = _run(teacher, iterations=0, teacher_context=2000, teacher_max_tokens=512,
+                                 from_path=REPO / "tests/fixtures/traces/h100-rmsnorm.md")
+    kinds = [k for k, _ in teacher.prompts]
+    n = kinds.count("summary")
+    assert n >= 2 and kinds[:n] == ["summary"] * n  # every piece summarised before anything else
+    pieces = [p for k, p in teacher.prompts if k == "summary"]
+    assert "[1] NOTE" in pieces[0] and "FINAL ANSWER" in pieces[-1]  # in order, nothing dropped
+    assert all(len(p.split("<trace-part>\n")[1].split("</trace-part>")[0]) <= 288 * 4 for p in pieces)
+    skill_prompt = dict(teacher.prompts)["skill"]
+    assert f"[part {n} of {n}, summarised]" in skill_prompt and SUMMARY in skill_prompt
+    assert "TOOL CALL write_file" not in skill_prompt  # the raw trace did not go in
+    assert [c["step"] for c in teacher_calls(store, run_id)][:n] == [f"trace-{i}" for i in range(1, n + 1)]
+    assert result.source["summarised_in"] == n
 
 
 def test_tool_schemas_reach_the_teacher_and_bad_ones_are_refused(tmp_path: Path) -> None:

@@ -103,3 +103,12 @@ def test_bad_traces_are_one_clear_line(tmp_path: Path, name: str, content: str |
 def test_missing_trace(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no such trace file"):
         load_trace(tmp_path / "nope.md")
+
+
+def test_chunks_keep_every_event_in_order_within_the_size() -> None:
+    record = load_trace(FIX / "h100-rmsnorm.jsonl")
+    pieces = record.chunks(400)
+    assert len(pieces) > 2 and all(len(p) <= 400 for p in pieces)
+    numbers = [int(line[1:].split("]")[0]) for p in pieces for line in p.splitlines() if line.startswith("[")
+               and line[1:].split("]")[0].isdigit()]
+    assert numbers == list(range(1, len(record.events) + 1))
