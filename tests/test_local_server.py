@@ -169,6 +169,21 @@ def test_seed_and_temperature_zero_repeat(server):
     first = client.chat.completions.create(**kwargs).choices[0].message.content
     second = client.chat.completions.create(**kwargs).choices[0].message.content
     assert first == second
+    # Sampling at temperature > 0: the request's seed makes it repeatable.
+    kwargs.update(temperature=0.9, max_tokens=20)
+    hot = [client.chat.completions.create(**kwargs).choices[0].message.content for _ in range(2)]
+    assert hot[0] == hot[1]
+
+
+@pytest.mark.slow
+def test_prompt_over_context_is_a_clear_400(server):
+    from openai import BadRequestError, OpenAI
+
+    client = OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=120)
+    with pytest.raises(BadRequestError, match="maximum context length is 2048 tokens"):
+        client.chat.completions.create(
+            model=server.model_id, messages=[{"role": "user", "content": "x " * 2100}], max_tokens=5
+        )
 
 
 @pytest.mark.slow
