@@ -168,3 +168,31 @@ def test_cpu_device_compile_level_builds_cpu_kernels_too(capsys):
     assert compiled["status"] == "pass" and compiled["device"] == "cpu"
     assert "CPU extension built" in compiled["reason"] and "CUDA units" in compiled["reason"]
     assert "cpu_cache_hit" in compiled["metrics"]
+
+
+def _as_answer(project: Path) -> str:
+    """A model-style answer holding every file of a project (a fixture, built from a
+    known-bad project, standing in for a model answer)."""
+    blocks = []
+    for path in sorted(p for p in project.rglob("*") if p.is_file() and p.name != "EXPECTED.txt"):
+        rel = path.relative_to(project).as_posix()
+        blocks.append(f"```text path={rel}\n{path.read_text()}```\n")
+    return "Here is the project.\n\n" + "\n".join(blocks)
+
+
+def test_eval_grading_runs_compile_and_sass_on_an_answer(tmp_path):
+    """grade_answer (what eval and rescore call) reaches the same compile and sass checks."""
+    from harness.cases import Case
+    from harness.grading import grade_answer
+
+    project = REFS / "bad" / "empty_kernel_wrong_arch"
+    if not (project / "EXPECTED.txt").is_file() or find_nvcc() is None:
+        pytest.skip("needs kernels_reference/bad/empty_kernel_wrong_arch and nvcc")
+    case = Case.model_validate({"input": "Write a ReLU kernel for H100.", "kernel": {
+        "op": "relu", "api": "relu(x: Tensor) -> Tensor", "checks": ["build_toml", "compile", "sass"]}})
+    grade = grade_answer(case, _as_answer(project), level="compile", device="cuda", artifacts=tmp_path)
+    by = {r.name: r for r in grade.results}
+    assert by["build_toml"].status == "pass", by["build_toml"].reason
+    assert by["compile"].status == "pass", by["compile"].reason
+    assert by["sass"].status == "fail" and "empty kernel body on sm_90" in by["sass"].reason
+    assert grade.score.verdict == "fail"
