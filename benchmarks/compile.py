@@ -194,6 +194,8 @@ def main() -> int:
               f"(x{row['cold_over_bare']:.3f} of bare, target <= 1.05) warm={row['warm_s']:.3f}s "
               f"(cold/warm x{row['cold_over_warm']:.0f}, target >= 50) warm CLI={row['warm_cli_s']:.2f}s",
               flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"overhead": overhead, "ops": rows}, indent=1))
     if not rows:
         return 0
     tot_bare = sum(r["bare_s"] for r in rows)
@@ -201,8 +203,6 @@ def main() -> int:
     tot_warm = sum(r["warm_s"] for r in rows)
     print(f"{'total':<12} bare={tot_bare:.1f}s cold={tot_cold:.1f}s (x{tot_cold / tot_bare:.3f}) "
           f"warm={tot_warm:.3f}s (cold/warm x{tot_cold / tot_warm:.0f})")
-    if args.json:
-        args.json.write_text(json.dumps({"overhead": overhead, "ops": rows}, indent=1))
     return 0
 
 
