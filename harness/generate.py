@@ -159,6 +159,11 @@ class ModelVerdict(BaseModel):
     """harness.stats.verdict_words on held-out pairs."""
     lift_per_1k_tokens: float | None
     """Lift (pass-rate points, 0-1) per 1000 tokens of skill the student reads."""
+    tokens_baseline: float | None
+    tokens_with: float | None
+    """Average tokens (input + output) per held-out trial in each arm."""
+    upskill_beneficial: bool
+    """upskill's rule (lift > 0.05, or lift >= 0 and token savings > 0.2), shown beside ours, labelled."""
     use: bool
     statement: str
 
@@ -711,7 +716,11 @@ def _verdicts(ctx: _Ctx, holdout_run: str, block_tokens: int) -> list[ModelVerdi
         else:
             use, statement = False, (f"the skill does NOT help {line.model} measurably: {figures}. "
                                      f"Do not use it with {line.model}.")
+        base, with_ = summary.arm(line.model, "baseline"), summary.arm(line.model, "with_skill")
         out.append(ModelVerdict(model=line.model, pass_baseline=line.pass_baseline, pass_with=line.pass_with,
+                                tokens_baseline=base.avg_total_tokens if base else None,
+                                tokens_with=with_.avg_total_tokens if with_ else None,
+                                upskill_beneficial=line.upskill_beneficial,
                                 lift=line.lift, lift_lo=line.lift_lo, lift_hi=line.lift_hi, pairs=line.pairs,
                                 b=line.b, c=line.c, p_value=line.p_value, verdict=line.verdict,
                                 lift_per_1k_tokens=per_1k, use=use, statement=statement))
@@ -743,6 +752,8 @@ def _write_outputs(ctx: _Ctx, draft: dict[str, Any], cases: list[Case], split: d
         json.dump(payload, fh, indent=2)
         fh.write("\n")
     os.replace(tmp, cases_out)
+    # The generate run row names the skill it produced, as an eval run names the one it used.
+    ctx.store._exec("UPDATE runs SET skill=? WHERE id=?", (json.dumps(_skill_record(skill_out)), ctx.run_id))
     ctx.steps.put("write", {"skill_path": str(skill_out), "cases_path": str(cases_out)})
     return str(skill_out), str(cases_out)
 

@@ -409,3 +409,20 @@ def test_from_skill_with_another_name(tmp_path: Path) -> None:
                         name="h100-rules")
     assert result.name == "h100-rules" and (tmp_path / "skills" / "h100-rules" / "SKILL.md").is_file()
     assert any("replaced by 'h100-rules'" in n for n in result.iterations[0].notes)
+
+
+def test_terminal_report_states_the_held_out_verdict(tmp_path: Path) -> None:
+    with FakeOpenAIServer(ScriptedTeacher()) as ts, FakeOpenAIServer(silent_student) as ss:
+        out = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "generate", TASK, "--teacher", "fake-teacher", "--base-url",
+             ts.base_url, "--student", "fake-student", "--eval-base-url", ss.base_url, "--level", "text",
+             "--iterations", "0"],
+            capture_output=True, text=True, cwd=tmp_path, timeout=300,
+            env=os.environ | {"PYTHONPATH": str(REPO), "COLUMNS": "250"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = " ".join(out.stdout.split())
+    assert "HELD-OUT cases: the verdict" in text and "upskill rule" in text
+    assert "Do not use it with fake-student" in text and "not enough runs: do not use" in text
+    store = Store()
+    (gen,) = [r for r in store.list_runs() if r["kind"] == "generate"]
+    assert store.get_run(gen["id"]).skill["name"] == NAME  # the run row names the skill it wrote

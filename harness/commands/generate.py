@@ -123,13 +123,16 @@ def _render(result, console) -> None:
     console.print(f"train baseline: " + ", ".join(f"{m} {_pct(v)}" for m, v in result.train_baseline.items())
                   + f"; size = SKILL.md body / with references ({result.token_method}); * = kept")
     table = Table(title="HELD-OUT cases: the verdict")
-    for col in ("model", "baseline", "with skill", "lift [95% CI]", "McNemar p", "lift / 1k tokens", "verdict"):
+    for col in ("model", "baseline", "with skill", "lift [95% CI]", "McNemar p", "lift / 1k tokens",
+                "tokens/trial", "upskill rule", "verdict"):
         table.add_column(col)
     for v in result.verdicts:
         ci = f" [{v.lift_lo:+.2f}, {v.lift_hi:+.2f}]" if v.lift_lo is not None and v.lift_hi is not None else ""
         table.add_row(v.model, _pct(v.pass_baseline), _pct(v.pass_with),
                       (f"{v.lift:+.2f}{ci}" if v.lift is not None else "-"), f"{v.p_value:.3g}",
                       f"{v.lift_per_1k_tokens:+.3f}" if v.lift_per_1k_tokens is not None else "-",
+                      f"{_num(v.tokens_baseline)} -> {_num(v.tokens_with)}",
+                      "beneficial" if v.upskill_beneficial else "not beneficial",
                       "use" if v.use else f"{v.verdict}: do not use")
     console.print(table)
     console.print(f"skill size: SKILL.md body {result.skill_body_tokens}, with references "
@@ -142,6 +145,10 @@ def _render(result, console) -> None:
     console.print(f"teacher calls: {calls.get('total', 0)} ({calls.get('invalid', 0)} refused and retried)")
     console.print(f"saved {result.skill_path} and {result.cases_path}; held-out eval run {result.holdout_run_id} "
                   f"(kernelgrade rescore / runs show)")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def _pct(value: float | None) -> str:
