@@ -317,3 +317,11 @@ def test_uncached_failure_keeps_its_log_and_no_temp_folder(tmp_path):
     assert result.timed_out and Path(result.log_path).is_file()
     assert "killed after" in Path(result.log_path).read_text()
     assert not [p for p in cache.root.rglob(".*") if p.is_dir()]  # no half-built folder left behind
+
+
+def test_unsupplied_dependency_is_a_skip_that_names_it(tmp_path):
+    project = kernel_project(tmp_path / "p", ["add.cu"], caps=["9.0"])
+    toml = (project / "build.toml").read_text().replace("depends = []", 'depends = ["torch", "cutlass_3_6"]')
+    (project / "build.toml").write_text(toml)
+    result = check_compile(context(project, tmp_path / "a"))
+    assert result.status == "skip" and "cutlass_3_6" in result.reason

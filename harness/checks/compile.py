@@ -91,15 +91,18 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
     plan = plan_cuda(project, ext_name=ext, includes=includes, requested=requested)
     findings += [Finding(severity="note", key=k, reason=r) for k, r in plan.notes]
     findings += [Finding(severity="error", key=k, reason=r) for k, r in plan.errors]
+    findings += [Finding(severity="warning", key=k, reason=r) for k, r in plan.unsupplied]
     from sandbox.toolchain import release_of
 
     metrics["nvcc"] = f"{release_of(env.versions['nvcc']) or '?'} at {nvcc.path} ({nvcc.source})"
     if "torch" in env.versions:
         metrics["torch"] = env.versions["torch"]
     if not plan.units:
-        if not plan.errors:
-            return "no CUDA source to compile"
-        return None
+        if plan.errors:
+            return None
+        if plan.unsupplied:
+            return "; ".join(r for _, r in plan.unsupplied)
+        return "no CUDA source to compile"
     start = time.monotonic()
     results = compile_units(plan.units, files, env)
     metrics["compile_wall_s"] = round(time.monotonic() - start, 2)
