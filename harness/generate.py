@@ -47,6 +47,7 @@ from harness.models.registry import ModelSpec, check_key, make_client, resolve
 from harness.paths import artifacts_dir, repo_root
 from harness.provenance import environment
 from harness.skills import CHARS_PER_TOKEN, SKILL_FILE, load_skill, validate_skill
+from harness.stats import MIN_DISCORDANT
 from harness.store import Store, now
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class GenerateOptions(BaseModel):
     from_path: Path | None = None
     tool_files: list[Path] = Field(default_factory=list)
     cases_path: Path | None = None
-    n_cases: int = 10
+    n_cases: int = 20
     iterations: int = 1
     max_skill_tokens: int = DEFAULT_MAX_SKILL_TOKENS
     name: str | None = None
@@ -119,7 +120,7 @@ class GenerateOptions(BaseModel):
     eval_api_key_env: str | None = None
     runs: int = 1
     seed: int = 0
-    holdout_fraction: float = 0.3
+    holdout_fraction: float = 0.4
     out_skills: Path = Path("skills")
     out_cases: Path = Path("cases")
     max_tokens: int = 4096
@@ -807,6 +808,11 @@ def _run(ctx: _Ctx) -> GenerateResult:
                 ctx.notes.append(f"no with-skill failures on train after iteration {i}: refinement stopped")
                 break
             draft = _draft(ctx, i + 1, failures)
+    pairs = len(holdout) * opts.runs
+    if pairs < MIN_DISCORDANT:
+        ctx.notes.append(f"only {pairs} held-out pair(s) per student ({len(holdout)} case(s) x {opts.runs} run(s)): "
+                         f"the paired test needs at least {MIN_DISCORDANT} discordant pairs to show an effect; "
+                         "add cases, --holdout-fraction or --runs")
     # Best on train (never on held-out): highest mean with-skill pass rate, then fewer tokens, then earlier.
     in_budget = [it for it in iterations if it.body_tokens <= opts.max_skill_tokens] or iterations
     best = max(in_budget, key=lambda it: (_mean(list(it.train_pass_with.values())), -it.block_tokens, -it.index))

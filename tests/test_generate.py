@@ -34,7 +34,7 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _opts(teacher_url: str, student_url: str, **kw) -> GenerateOptions:
     base = dict(task=TASK, teacher="fake-teacher", students=["fake-student"], teacher_base_url=teacher_url,
-                eval_base_url=student_url, runs=2, level="text", attempts=1)
+                eval_base_url=student_url, runs=2, level="text", attempts=1, holdout_fraction=0.3)
     return GenerateOptions(**(base | kw))
 
 
@@ -292,6 +292,7 @@ def test_cli_json_and_eval_model_alias(tmp_path: Path) -> None:
         out = subprocess.run(
             [sys.executable, "-m", "harness.cli", "generate", TASK, "--teacher", "fake-teacher", "--base-url",
              ts.base_url, "--eval-model", "fake-student", "--eval-base-url", ss.base_url, "--runs", "2",
+             "--holdout-fraction", "0.3",
              "--level", "text", "--iterations", "1", "--json"],
             capture_output=True, text=True, cwd=tmp_path, timeout=300,
             env=os.environ | {"PYTHONPATH": str(REPO)})
@@ -423,6 +424,7 @@ def test_terminal_report_states_the_held_out_verdict(tmp_path: Path) -> None:
     text = " ".join(out.stdout.split())
     assert "HELD-OUT cases: the verdict" in text and "upskill rule" in text
     assert "Do not use it with fake-student" in text and "not enough runs: do not use" in text
+    assert "only 4 held-out pair(s) per student" in text  # 10 cases x 0.4 held out, 1 run
     store = Store()
     (gen,) = [r for r in store.list_runs() if r["kind"] == "generate"]
     assert store.get_run(gen["id"]).skill["name"] == NAME  # the run row names the skill it wrote

@@ -24,7 +24,7 @@ def generate_cmd(
                                    "(.md) or a Claude Code / agent session export (.jsonl)."),
     tool: list[Path] = typer.Option(None, "--tool", help="MCP tool schema JSON the skill should teach; repeatable."),
     cases: Path = typer.Option(None, "--cases", "-c", help="Case file; without it the teacher writes the cases."),
-    num_cases: int = typer.Option(10, "--num-cases", help="Cases the teacher writes (without --cases)."),
+    num_cases: int = typer.Option(20, "--num-cases", help="Cases the teacher writes (without --cases)."),
     iterations: int = typer.Option(1, "--iterations", "-k", help="Refinements from train failures (0: none)."),
     max_skill_tokens: int = typer.Option(600, "--max-skill-tokens", help="Budget for the SKILL.md body "
                                          "(the local student's tokenizer where it is a student, else chars/4)."),
@@ -38,7 +38,7 @@ def generate_cmd(
                                          "when the teacher's skill or cases are invalid."),
     runs: int = typer.Option(1, "--runs", "-n", help="Student calls per case and arm."),
     seed: int = typer.Option(0, "--seed", help="Seed of the train / held-out split."),
-    holdout_fraction: float = typer.Option(0.3, "--holdout-fraction", help="Share of cases held out (0-1)."),
+    holdout_fraction: float = typer.Option(0.4, "--holdout-fraction", help="Share of cases held out (0-1)."),
     out_skills: Path = typer.Option(Path("skills"), "--out-skills", help="Where skills/NAME/ is written."),
     out_cases: Path = typer.Option(Path("cases"), "--out-cases", help="Where cases/NAME.json is written."),
     max_tokens: int = typer.Option(4096, "--max-tokens", help="Output limit per student answer."),
