@@ -429,7 +429,7 @@ def start_generate(opts: GenerateOptions, store: Store) -> str:
             raise UserError(f"{opts.cases_path}: {len(loaded)} case; at least 2 are needed (train and held-out)")
         cases = [c.model_dump(mode="json") for c in loaded]
     name = opts.name or (source.get("name") if source["kind"] == "skill" else None) or T.skill_name_for(opts.task)
-    if not T._NAME_OK.match(name) or len(name) > 64:
+    if not T.NAME_PATTERN.match(name) or len(name) > 64:
         raise UserError(f"--name {name!r}: lowercase letters, digits and single hyphens, at most 64 characters")
     skill_out = (opts.out_skills / name).resolve()
     if skill_out.exists() and str(skill_out) != source.get("path"):
@@ -689,7 +689,7 @@ def _failures(ctx: _Ctx, run_id: str) -> list[dict[str, Any]]:
 
 def _mean(values: list[float | None]) -> float:
     vals = [v for v in values if v is not None]
-    return sum(vals) / len(vals) if vals else -1.0
+    return sum(vals) / len(vals) if vals else float("-inf")  # a sort key: unmeasured ranks last
 
 
 def _verdicts(ctx: _Ctx, holdout_run: str, block_tokens: int) -> list[ModelVerdict]:

@@ -184,7 +184,7 @@ def with_feedback(request: ChatRequest, problem: str) -> ChatRequest:
 # --- parsing ---------------------------------------------------------------------
 
 _FILE_BLOCK = re.compile(r'<file\s+path\s*=\s*["\']([^"\'>]+)["\']\s*>\n?(.*?)</file>', re.S)
-_NAME_OK = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 def skill_name_for(task: str) -> str:
