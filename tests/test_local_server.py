@@ -317,22 +317,6 @@ def test_parent_signal_stops_server(sig, tmp_path):
             parent.kill()
 
 
-_CLI = textwrap.dedent(
-    """
-    import sys, typer
-    from harness.commands import serve_local
-    app = typer.Typer()
-
-    @app.callback()
-    def _group() -> None:  # keeps typer in multi-command mode
-        pass
-
-    serve_local.register(app)
-    app(args=sys.argv[1:], standalone_mode=False)
-    """
-)
-
-
 @pytest.mark.slow
 @needs_model
 def test_serve_local_command_prints_url_and_stops_on_ctrl_c(tmp_path):
@@ -340,7 +324,7 @@ def test_serve_local_command_prints_url_and_stops_on_ctrl_c(tmp_path):
 
     env = {**os.environ, "KERNELGRADE_HOME": str(tmp_path), "PYTHONPATH": str(REPO), "COLUMNS": "60"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CLI, "serve-local", "--ctx", "1024"],
+        [sys.executable, "-m", "harness.cli", "serve-local", "--ctx", "1024"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -366,3 +350,19 @@ def test_serve_local_command_prints_url_and_stops_on_ctrl_c(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@needs_model
+def test_serve_local_port_in_use_is_one_line_exit_2(tmp_path):
+    env = {**os.environ, "KERNELGRADE_HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "serve-local", "--port", str(port)],
+            capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
+        )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"127.0.0.1:{port} is already in use" in lines[0], done.stderr
