@@ -32,7 +32,7 @@ def generate_cmd(
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for the teacher."),
     eval_base_url: str = typer.Option(None, "--eval-base-url", help="OpenAI-compatible server for the students."),
     teacher_context: int = typer.Option(None, "--teacher-context", help="Teacher context in tokens (default "
-                                        "8192 for local, else 100000); a longer trace is refused."),
+                                        "8192 for local, else 100000); a longer trace is summarised in pieces."),
     teacher_max_tokens: int = typer.Option(4096, "--teacher-max-tokens", help="Output limit per teacher answer."),
     teacher_attempts: int = typer.Option(3, "--teacher-attempts", help="Answers per step before giving up "
                                          "when the teacher's skill or cases are invalid."),
