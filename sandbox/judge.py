@@ -137,21 +137,25 @@ def judge_outputs(outs: list, ref_outs: list, *, ref_inputs: list, earlier: list
         for i, inp in enumerate(ref_inputs):
             if isinstance(inp, torch.Tensor) and not bit_equal(ref, inp) and bit_equal(out, inp):
                 judgement.problems.append(("returns_input", f"{where}: returns its input #{i} unchanged"))
+        constant = False
         if out.numel() > 1 and not ref_is_const and out.shape == ref.shape:
             first = out.flatten()[0]
             if bool((out == first).all()):
+                constant = True
                 judgement.problems.append(("constant", f"{where}: returns a constant "
                                                        f"(every element = {float(first):g})"))
-        for prev_label, prev_outs, prev_refs in earlier:
-            if k < len(prev_outs) and prev_outs[k] is not None and bit_equal(out, prev_outs[k]) \
-                    and not bit_equal(ref, prev_refs[k]):
-                judgement.problems.append(("cached", f"{where}: returns the result of an earlier call "
-                                                     f"({prev_label}) for new inputs: a cached result"))
-                break
         unwritten = poison_count(out)
         if unwritten:
             judgement.problems.append(("unwritten", f"{where}: {unwritten} of {out.numel()} output elements "
                                                     f"never written (the poison pattern remains)"))
+        # A constant or unwritten output repeats across calls too; that is not a cache.
+        if not constant and not unwritten:
+            for prev_label, prev_outs, prev_refs in earlier:
+                if k < len(prev_outs) and prev_outs[k] is not None and bit_equal(out, prev_outs[k]) \
+                        and not bit_equal(ref, prev_refs[k]):
+                    judgement.problems.append(("cached", f"{where}: returns the result of an earlier call "
+                                                         f"({prev_label}) for new inputs: a cached result"))
+                    break
         compare_values(out, ref, atol, rtol, where, judgement)
 
 

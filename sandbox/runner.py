@@ -20,6 +20,7 @@ import math
 import os
 import secrets
 import shutil
+import signal
 import statistics
 import sys
 import threading
@@ -140,10 +141,17 @@ def death_reason(res: ExecResult) -> str:
         return f"timed out: no result within {res.wall_s:.0f} s (hang?), process group killed"
     if "MemoryError" in tail or "can't allocate memory" in tail or "std::bad_alloc" in tail:
         return "out of memory (memory limit reached)"
-    if res.signal_name == "SIGKILL":
+    sig = res.signal_name
+    if sig is None and res.returncode is not None and 128 < res.returncode <= 128 + 64:
+        # A wrapper (bwrap, a container init) reports a signal death as 128 + signal.
+        try:
+            sig = signal.Signals(res.returncode - 128).name
+        except ValueError:
+            sig = None
+    if sig == "SIGKILL":
         return "killed by SIGKILL (out of memory?)"
-    if res.signal_name:
-        return f"crashed with {res.signal_name}"
+    if sig:
+        return f"crashed with {sig}"
     last = next((ln for ln in reversed(tail.splitlines()) if ln.strip()), "")
     return f"exited with code {res.returncode}" + (f": {last.strip()[:200]}" if last else "")
 
@@ -156,6 +164,8 @@ class CandidateCalls:
     patched: list[str] = field(default_factory=list)
     workdirs: dict[int, Path] = field(default_factory=dict)
     """call id -> the workdir holding call_<id>.pt."""
+    backend: str = ""
+    """The sandbox backend the candidate child ran under."""
 
 
 def run_candidate_calls(plan: RunPlan) -> CandidateCalls:
@@ -170,6 +180,7 @@ def run_candidate_calls(plan: RunPlan) -> CandidateCalls:
                          package=plan.package, api=plan.api, ext_namespace=plan.ext_namespace,
                          calls=remaining)
         child = run_child("sandbox.runner_child", spec, workdir, plan=plan, wall_s=plan.timeout_s)
+        got.backend = child.exec.backend
         for msg in child.messages:
             if msg.get("kind") == "call" and isinstance(msg.get("id"), int):
                 got.records[msg["id"]] = msg

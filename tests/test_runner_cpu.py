@@ -21,6 +21,8 @@ from harness.checks.run import check_run
 from harness.checks.speedup import check_speedup
 from harness.errors import UserError
 from sandbox.devices.cpu import llc_bytes
+from sandbox.exec import ExecResult
+from sandbox.runner import death_reason
 from sandbox.judge import CallJudgement, classify_ops, judge_outputs, poison_count, summarize
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,6 +84,19 @@ def test_judge_rules_on_hand_made_outputs() -> None:
     old_ref, old_out = torch.randn(8, 16), torch.randn(8, 16)
     assert _judge(old_out.clone(), ref, earlier=[("call 1", [old_out], [old_ref])])[0] == "cached"
     assert _judge(torch.zeros(4), ref) == ["shape"]
+    # A constant output repeats across calls; it is reported as constant, not as a cache.
+    assert "cached" not in _judge(torch.zeros(8, 16), ref, earlier=[("call 1", [torch.zeros(8, 16)], [old_ref])])
+
+
+def test_death_reasons_in_words() -> None:
+    def res(rc, *, timed_out=False, stderr=""):
+        return ExecResult(returncode=rc, stdout="", stderr=stderr, timed_out=timed_out, wall_s=3.0, backend="x")
+
+    assert death_reason(res(-11)) == "crashed with SIGSEGV"
+    assert death_reason(res(139)) == "crashed with SIGSEGV"  # 128 + signal, as bwrap reports it
+    assert "timed out" in death_reason(res(None, timed_out=True))
+    assert "out of memory" in death_reason(res(1, stderr="RuntimeError: can't allocate memory"))
+    assert death_reason(res(3, stderr="boom")) == "exited with code 3: boom"
 
 
 def test_llc_size_read_from_sysfs(tmp_path: Path) -> None:

@@ -169,7 +169,8 @@ def judge_calls(plan: RunPlan) -> tuple[list[tuple[str, str]], dict[str, float |
                          "seed": call.seed, "status": "ok" if ok else "fail",
                          "max_abs_err": j.max_abs_err, "problems": problems[before:],
                          "ext_ops": rec.get("ext_ops"), "poisoned_allocs": rec.get("poisoned_allocs")})
-    metrics = {"calls": len(plan.calls), "calls_ok": calls_ok, "max_abs_err": worst_abs, "max_rel_err": worst_rel}
+    metrics = {"calls": len(plan.calls), "calls_ok": calls_ok, "max_abs_err": worst_abs, "max_rel_err": worst_rel,
+               "sandbox": got.backend}
     return problems, metrics, per_call
 
 
