@@ -354,7 +354,8 @@ def test_serve_local_command_prints_url_and_stops_on_ctrl_c(tmp_path):
 
 @needs_model
 def test_serve_local_port_in_use_is_one_line_exit_2(tmp_path):
-    env = {**os.environ, "KERNELGRADE_HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
+    # Wide COLUMNS: rich wraps the CLI's error line at 80 columns when stderr is a pipe.
+    env = {**os.environ, "KERNELGRADE_HOME": str(tmp_path), "PYTHONPATH": str(REPO), "COLUMNS": "300"}
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
