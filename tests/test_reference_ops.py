@@ -3,19 +3,15 @@ accepted by the kernels parser, reference.py honours the DESIGN contract, and ea
 CPU twin, built for real against the installed torch, matches the PyTorch reference on
 every test shape and dtype, called through the project's own Python package.
 
-Each CPU twin is built once per content hash (a ~30 s compile, in a child process so the
-test process only loads the finished .so) and kept in the build cache
-(KERNELGRADE_CACHE, else the platform cache dir).
+Each CPU twin is built once per content hash by sandbox.build_cpu (a ~30 s g++ run in the
+sandbox; the run check builds the same way, so they share the cache: KERNELGRADE_CACHE, else
+the platform cache dir); the test process only loads the finished .so.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import math
-import shutil
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from types import ModuleType
 
@@ -23,8 +19,6 @@ import pytest
 import torch
 
 from harness.project import read_project
-from sandbox.builder_files import REGISTRATION_H, extension_name, ops_py
-from sandbox.cache import BuildCache, content_key, read_tree
 
 REF_ROOT = Path(__file__).resolve().parent.parent / "kernels_reference"
 OPS = sorted(p.name for p in REF_ROOT.iterdir() if (p / "reference.py").is_file())
@@ -40,57 +34,23 @@ def load_reference(op: str) -> ModuleType:
     return module
 
 
-def _build_cpu_extension(root: Path) -> tuple[Path, str]:
-    """Build the project's CPU kernels + torch binding as kernel-builder would for the cpu
-    backend (-DCPU_KERNEL, builder-supplied registration.h). Returns (cache entry, ext name)."""
-    project = read_project(root)
-    sources = [s for k in project.kernels_for("cpu") for s in k.src]
-    sources += [s for s in project.torch_src if s.endswith((".cpp", ".cc"))]
-    key = content_key(files=read_tree(root), torch=torch.__version__, python=sys.version,
-                      registration=REGISTRATION_H, purpose="reference-cpu-test")
-    ext = extension_name(project.name, "cpu", key)
-    log_holder: dict[str, str] = {}
-
-    def build(tmp: Path) -> bool:
-        inc = tmp / "include"
-        inc.mkdir()
-        (inc / "registration.h").write_text(REGISTRATION_H)
-        script = textwrap.dedent(f"""
-            from torch.utils.cpp_extension import load
-            load(name={ext!r}, sources={[str(root / s) for s in sources]!r},
-                 extra_cflags=["-DCPU_KERNEL", "-O3"], extra_include_paths={[str(inc)]!r},
-                 build_directory={str(tmp)!r}, verbose=False)
-        """)
-        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              timeout=BUILD_TIMEOUT_S)
-        log_holder["log"] = proc.stdout[-4000:] + proc.stderr[-4000:]
-        return proc.returncode == 0 and (tmp / f"{ext}.so").is_file()
-
-    entry, _hit = BuildCache("reference-cpu").get_or_build(key, build)
-    assert entry is not None and (entry / f"{ext}.so").is_file(), (
-        f"CPU build of {root.name} failed:\n{log_holder.get('log', '')}")
-    return entry, ext
-
-
 @pytest.fixture(scope="session")
 def cpu_package(tmp_path_factory):
-    """op -> the op's Python package (torch-ext/<name>/ + generated _ops.py + built .so)."""
+    """op -> the op's Python package (torch-ext/<name>/ + generated _ops.py + the built .so),
+    built by sandbox.build_cpu (the run check's own build path, so the cache is shared)."""
+    from sandbox.build_cpu import build_cpu_extension
+
     loaded: dict[str, ModuleType] = {}
 
     def get(op: str) -> ModuleType:
         if op in loaded:
             return loaded[op]
-        root = REF_ROOT / op
-        project = read_project(root)
-        entry, ext = _build_cpu_extension(root)
-        pkg_name = project.name.replace("-", "_")
-        pkg_dir = tmp_path_factory.mktemp(f"pkg_{op}") / pkg_name
-        shutil.copytree(project.python_package_dir, pkg_dir)
-        (pkg_dir / "_ops.py").write_text(ops_py(ext))
-        shutil.copy2(entry / f"{ext}.so", pkg_dir / f"{ext}.so")
+        built = build_cpu_extension(read_project(REF_ROOT / op), artifacts=tmp_path_factory.mktemp(f"build_{op}"),
+                                    timeout_s=BUILD_TIMEOUT_S)
+        assert built.ok and built.package_dir is not None, f"CPU build of {op} failed: {built.reason}\n{built.log}"
         mod_name = f"kgref_pkg_{op}"
-        spec = importlib.util.spec_from_file_location(mod_name, pkg_dir / "__init__.py",
-                                                      submodule_search_locations=[str(pkg_dir)])
+        spec = importlib.util.spec_from_file_location(mod_name, built.package_dir / "__init__.py",
+                                                      submodule_search_locations=[str(built.package_dir)])
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = module
@@ -102,10 +62,8 @@ def cpu_package(tmp_path_factory):
 
 
 def test_there_are_reference_ops():
-    for op in ("rmsnorm", "softmax", "gelu_tanh", "geglu", "layernorm_adaln", "residual_rmsnorm", "rotary"):
-        if (REF_ROOT / op).is_dir():
-            assert op in OPS
-    assert "rmsnorm" in OPS
+    assert set(OPS) >= {"rmsnorm", "softmax", "gelu_tanh", "geglu", "layernorm_adaln", "residual_rmsnorm",
+                        "rotary", "matmul"}
 
 
 @pytest.mark.parametrize("op", OPS)
