@@ -450,3 +450,27 @@ def test_symlinks_left_in_workspace_are_not_followed(backend, workspace: Path, t
     for bad in ("../host-secret.txt", "/etc/passwd", "ok/../result.json"):
         with pytest.raises(WorkspaceEscape):
             read_text(workspace, bad)
+
+
+SEGFAULT = "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)"
+
+
+def test_signal_and_exit_codes_match_local(backend, workspace: Path) -> None:
+    """A crash is reported as the signal (-11) by local and bwrap, not bwrap's 128+N;
+    the container engines only give 128+N, and the result says so."""
+    crash = run_py(backend, SEGFAULT, workspace)
+    if backend.name == "container":
+        assert crash.returncode == 139 and recorded(crash, "killed by signal N reports 128+N")
+    else:
+        assert crash.returncode == -11 and crash.signal_name == "SIGSEGV"
+    plain = run_py(backend, "raise SystemExit(139)", workspace)
+    assert plain.returncode == 139 and plain.signal_name is None
+
+
+def test_status_channel_cannot_be_forged(bwrap_backend, workspace: Path) -> None:
+    """The command cannot write to the pipe bwrap's status wrapper reports through."""
+    code = ("import os\nargv = open(f'/proc/{os.getppid()}/cmdline', 'rb').read().split(b'\\0')\n"
+            "fd = int(argv[5])\ntry:\n    os.write(fd, b'signal 9\\n'); print('FORGED')\n"
+            "except OSError as e:\n    print('EBADF' if e.errno == 9 else e)")
+    result = run_py(bwrap_backend, code, workspace)
+    assert result.stdout.strip() == "EBADF" and result.returncode == 0

@@ -150,6 +150,45 @@ def unavailable_reason() -> str | None:
     return None if ok else detail
 
 
+# bwrap's pid-1 reports a child killed by signal N as exit code 128+N, which callers
+# cannot tell from a real exit code (local gives -N). This wrapper runs inside the
+# sandbox, waits for the command and writes the true status to a pipe that the
+# command itself never holds (close-on-exec before the exec).
+_STATUS_WRAPPER = r"""
+import os, sys
+fd = int(sys.argv[1])
+os.set_inheritable(fd, False)
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as exc:
+        os.write(2, ("kernelgrade sandbox: cannot run %s: %s\n" % (sys.argv[2], exc.strerror)).encode())
+        os._exit(127)
+while True:
+    try:
+        status = os.waitpid(pid, 0)[1]
+        break
+    except InterruptedError:
+        continue
+if os.WIFSIGNALED(status):
+    os.write(fd, b"signal %d\n" % os.WTERMSIG(status))
+    os._exit(128 + os.WTERMSIG(status))
+code = os.waitstatus_to_exitcode(status)
+os.write(fd, b"exit %d\n" % code)
+os._exit(code)
+"""
+
+
+def _read_status(fd: int) -> tuple[str, int] | None:
+    os.set_blocking(fd, False)
+    try:
+        kind, _, value = os.read(fd, 256).decode().strip().partition(" ")
+        return kind, int(value)
+    except (OSError, ValueError):
+        return None
+
+
 class BwrapBackend:
     name = "bwrap"
 
@@ -169,7 +208,9 @@ class BwrapBackend:
             raise RuntimeError(exe)
         env = scrubbed_env(SANDBOX_HOME, env_extra)
         env["TMPDIR"] = "/tmp"
-        full = bwrap_command(cmd, cwd=cwd, ro_paths=(*ro_paths, *default_ro_paths()), gpu=gpu,
+        status_r, status_w = os.pipe()
+        wrapped = [sys.executable, "-I", "-S", "-c", _STATUS_WRAPPER, str(status_w), *cmd]
+        full = bwrap_command(wrapped, cwd=cwd, ro_paths=(*ro_paths, *default_ro_paths()), gpu=gpu,
                              network=network, tmp_mb=limits.file_mb, bwrap=exe, disable_userns=disable_userns)
         guards = [
             f"environment: allowlist only, {len(env)} variables (no *KEY*/*TOKEN*/*SECRET* names)",
@@ -182,8 +223,18 @@ class BwrapBackend:
             + ("; no nested user namespaces" if disable_userns else ""),
             f"devices: minimal /dev{' plus GPU nodes ' + ', '.join(gpu_device_nodes()) if gpu else ''}",
         ]
-        return run_local(full, cwd=cwd, limits=limits, env=env, stdin_data=stdin_data,
-                         pass_fds=pass_fds, backend_name=self.name, guards=guards)
+        try:
+            result = run_local(full, cwd=cwd, limits=limits, env=env, stdin_data=stdin_data,
+                               pass_fds=(*pass_fds, status_w), backend_name=self.name, guards=guards)
+        finally:
+            os.close(status_w)
+        try:
+            status = _read_status(status_r)
+        finally:
+            os.close(status_r)
+        if status and status[0] == "signal" and not result.timed_out:
+            result.returncode = -status[1]
+        return result
 
 
 __all__ = ["BwrapBackend", "bwrap_command", "default_ro_paths", "unavailable_reason"]

@@ -181,6 +181,7 @@ class ContainerBackend:
             f"processes: --pids-limit {limits.nproc}",
             f"filesystem: read-only root; workspace {cwd} at {WORKDIR} read-write; tmpfs /tmp and HOME",
             "privileges: all capabilities dropped, no-new-privileges",
+            "exit status: a command killed by signal N reports 128+N (the engine cannot say which)",
         ]
         # The engine client runs on the host: its rlimits would bind the engine, not the
         # container, so the limits go in as flags instead.
