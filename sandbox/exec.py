@@ -192,6 +192,6 @@ def run_sandboxed(
     backends. The chosen backend's name is in the result."""
     from sandbox.backends import resolve_backend
 
-    impl = resolve_backend(backend)
+    impl = resolve_backend(backend, need_fds=bool(pass_fds))
     return impl.run(cmd, cwd=cwd, limits=limits, env_extra=env_extra, ro_paths=ro_paths,
                     gpu=gpu, network=network, stdin_data=stdin_data, pass_fds=pass_fds)

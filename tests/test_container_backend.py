@@ -106,6 +106,12 @@ def test_pass_fds_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         ct.ContainerBackend().run(["true"], cwd=tmp_path, limits=LIMITS, pass_fds=(5,))
 
 
+def test_auto_skips_container_for_commands_that_need_fds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ct.ContainerBackend, "available", lambda self: True)
+    assert resolve_backend("auto").name == "container"
+    assert resolve_backend("auto", need_fds=True).name != "container"
+
+
 def test_unavailable_without_an_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KERNELGRADE_CONTAINER_ENGINE", shutil.which("false") or "/bin/false")
     ct._find_engine.cache_clear()

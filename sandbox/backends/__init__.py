@@ -49,14 +49,19 @@ def _backends() -> dict[str, Backend]:
 AUTO_ORDER = ("container", "bwrap", "local")
 
 
-def resolve_backend(name: str = "auto") -> Backend:
+def resolve_backend(name: str = "auto", *, need_fds: bool = False) -> Backend:
+    """The backend called `name`, or for "auto" the strongest available one. With
+    `need_fds` (the command gets pass_fds), auto skips backends that cannot pass them."""
     from harness.errors import UserError
 
     table = _backends()
     if name == "auto":
         for candidate in AUTO_ORDER:
-            if candidate in table and table[candidate].available():
-                return table[candidate]
+            impl = table.get(candidate)
+            if impl is None or (need_fds and not getattr(impl, "passes_fds", True)):
+                continue
+            if impl.available():
+                return impl
         return table["local"]
     if name not in table:
         raise UserError(f"--sandbox {name}: unknown backend (choose auto, local, bwrap or container)")

@@ -145,6 +145,9 @@ def unavailable_reason() -> str | None:
 
 class ContainerBackend:
     name = "container"
+    passes_fds = False
+    """docker cannot hand inherited descriptors to the container; auto skips this backend
+    for commands that need them."""
 
     def available(self) -> bool:
         return _find_engine(image_name())[0] is not None
