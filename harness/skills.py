@@ -52,8 +52,10 @@ ALLOWED_KEYS = ("name", "description", "license", "compatibility", "metadata", "
 MAX_BODY_LINES = 500
 MAX_BODY_TOKENS = 5000
 CHARS_PER_TOKEN = 4
-"""A rough, documented estimate (English prose and code run ~3.5-4.5 chars per token
-for current tokenizers); pass a real counter to `Skill.count_tokens` for exact figures."""
+"""A rough, documented estimate (English prose runs ~4 chars per token for large-vocabulary
+tokenizers). It undercounts code-heavy skills under small-vocabulary tokenizers: the shipped
+h100-kernel-builder block is ~5,000 by this estimate and 7,3xx SmolLM2 prompt tokens
+(measured in a local eval). Pass a real counter to `Skill.count_tokens` for exact figures."""
 
 
 class Skill(BaseModel):
