@@ -33,7 +33,8 @@ COMMAND_MODULES = [
     "harness.commands.plot",
 ]
 
-err_console = Console(stderr=True)
+# soft_wrap: an error stays one line even when stderr is a pipe.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _register_all() -> None:
@@ -45,6 +46,21 @@ def _register_all() -> None:
                 continue  # that command has not been written yet
             raise
         module.register(app)
+
+
+def _click_classes() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    import click
+
+    usage: list[type] = [click.ClickException]
+    abort: list[type] = [click.exceptions.Abort]
+    try:
+        from typer import _click as vendored
+
+        usage.append(vendored.exceptions.ClickException)
+        abort.append(vendored.exceptions.Abort)
+    except (ImportError, AttributeError):
+        pass
+    return tuple(usage), tuple(abort)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,13 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         return ex.exit_code
     except SystemExit as ex:  # click's usage errors
         return int(ex.code or 0)
-    except Exception as err:  # click usage errors arrive as ClickException
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
+    except Exception as err:
+        # Usage errors: typer >= 0.29 raises its vendored click's classes, older typer click's.
+        usage, abort = _click_classes()
+        if isinstance(err, usage):
+            err.show()  # type: ignore[attr-defined]
             return 2
-        if isinstance(err, click.exceptions.Abort):
+        if isinstance(err, abort):
             err_console.print("interrupted")
             return 130
         raise

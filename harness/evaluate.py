@@ -6,6 +6,7 @@ Library first: the CLI (harness/commands/eval.py) only parses options and render
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import secrets
@@ -81,9 +82,13 @@ def _skill_record(skill_dir: Path) -> dict:
 
 
 @contextlib.contextmanager
-def _endpoints(specs: list[ModelSpec]) -> Iterator[dict[str, str | None]]:
-    """Start the embedded local server when a `local` model is asked for; stop it after."""
-    urls: dict[str, str | None] = {s.name: None for s in specs}
+def _endpoints(specs: list[ModelSpec]) -> Iterator[dict[str, ModelSpec]]:
+    """Start the embedded local server when a `local` model is asked for; stop it after.
+
+    Yields each model's spec as it will be called: `local` becomes an OpenAI-compatible
+    endpoint with the server's URL and the served model's real id (the server echoes any
+    id back, so the stored completion would otherwise just say "local")."""
+    live = {s.name: s for s in specs}
     with contextlib.ExitStack() as stack:
         if any(s.provider == "local" for s in specs):
             from harness.models.local_server import local_endpoint
@@ -91,13 +96,13 @@ def _endpoints(specs: list[ModelSpec]) -> Iterator[dict[str, str | None]]:
             base_url, model_id = stack.enter_context(local_endpoint())
             for s in specs:
                 if s.provider == "local":
-                    urls[s.name] = base_url
-        yield urls
+                    live[s.name] = dataclasses.replace(s, model_id=model_id, base_url=base_url)
+        yield live
 
 
-def _clients(specs: list[ModelSpec], urls: dict[str, str | None], opts: EvalOptions) -> dict[str, ModelClient]:
-    return {s.name: make_client(s, timeout_s=opts.timeout_s, attempts=opts.attempts,
-                                base_url_override=urls.get(s.name)) for s in specs}
+def _clients(live: dict[str, ModelSpec], opts: EvalOptions) -> dict[str, ModelClient]:
+    return {name: make_client(spec, timeout_s=opts.timeout_s, attempts=opts.attempts)
+            for name, spec in live.items()}
 
 
 def start_eval(opts: EvalOptions, store: Store) -> str:
@@ -194,8 +199,8 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
     store.set_run_status(run_id, "running")
     skill_block = (run.skill or {}).get("block", "")
     limits = _model_limits(specs, opts.concurrency)
-    with _endpoints(specs) as urls:
-        clients = _clients(specs, urls, opts)
+    with _endpoints(specs) as live:
+        clients = _clients(live, opts)
         jobs: queue.Queue[TrialRow | None] = queue.Queue()
         results: queue.Queue[tuple[TrialRow, str]] = queue.Queue()
         for trial in todo:
