@@ -212,3 +212,27 @@ def test_reference_op_passes_compile_level(op, capsys, monkeypatch, tmp_path):
     assert code == 0, by
     assert [by[c]["status"] for c in ("build_toml", "compile", "sass")] == ["pass"] * 3, by
     assert by["sass"]["metrics"]["empty_kernels"] == 0 and by["sass"]["metrics"]["sass_kernels"] >= 3
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.parametrize("op", OPS)
+def test_reference_op_cuda_kernel_passes_run(op, capsys, monkeypatch, tmp_path):
+    """On an H100: the CUDA kernel builds, loads, matches the reference on every test shape and
+    dtype, passes the anti-cheat rules (its own kernels ran) and times."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: the CUDA kernels are only compiled here, not run")
+    monkeypatch.setenv("KERNELGRADE_HOME", str(tmp_path / "home"))
+    code, data = _check_json_run(REF_ROOT / op, capsys, op)
+    by = {r["name"]: r for r in data["results"]}
+    assert code == 0, by
+    assert by["run"]["status"] == "pass" and by["speedup"]["status"] == "pass", by
+
+
+def _check_json_run(project: Path, capsys, op: str) -> tuple[int, dict]:
+    import json
+
+    from harness.cli import main
+
+    code = main(["check", str(project), "--level", "run", "--device", "cuda", "--op", op, "--json"])
+    return code, json.loads(capsys.readouterr().out)

@@ -18,7 +18,9 @@
                      AT_DISPATCH_CASE(at::ScalarType::Half, __VA_ARGS__)  \
                      AT_DISPATCH_CASE(at::ScalarType::BFloat16, __VA_ARGS__))
 
-namespace {
+// A named namespace, not an anonymous one: profilers show kernels as `kgref_layernorm_adaln::...`, which
+// tells them apart from PyTorch's own `(anonymous namespace)::` kernels.
+namespace kgref_layernorm_adaln {
 
 constexpr int kVecBytes = 16;
 
@@ -129,7 +131,9 @@ int threads_for(int64_t work_items) {
   return static_cast<int>(warps * 32);
 }
 
-}  // namespace
+}  // namespace kgref_layernorm_adaln
+
+using namespace kgref_layernorm_adaln;
 
 void layernorm_adaln(at::Tensor& out, const at::Tensor& input, const at::Tensor& scale, const at::Tensor& shift,
                      double eps) {

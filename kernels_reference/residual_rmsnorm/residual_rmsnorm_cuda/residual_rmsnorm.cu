@@ -20,7 +20,9 @@
                      AT_DISPATCH_CASE(at::ScalarType::Half, __VA_ARGS__)  \
                      AT_DISPATCH_CASE(at::ScalarType::BFloat16, __VA_ARGS__))
 
-namespace {
+// A named namespace, not an anonymous one: profilers show kernels as `kgref_residual_rmsnorm::...`, which
+// tells them apart from PyTorch's own `(anonymous namespace)::` kernels.
+namespace kgref_residual_rmsnorm {
 
 constexpr int kVecBytes = 16;
 
@@ -116,7 +118,9 @@ int threads_for(int64_t work_items) {
   return static_cast<int>(warps * 32);
 }
 
-}  // namespace
+}  // namespace kgref_residual_rmsnorm
+
+using namespace kgref_residual_rmsnorm;
 
 void residual_rms_norm(at::Tensor& out, at::Tensor& residual_out, const at::Tensor& input, const at::Tensor& residual,
                        const at::Tensor& weight, double eps) {

@@ -18,7 +18,9 @@
                      AT_DISPATCH_CASE(at::ScalarType::Half, __VA_ARGS__)  \
                      AT_DISPATCH_CASE(at::ScalarType::BFloat16, __VA_ARGS__))
 
-namespace {
+// A named namespace, not an anonymous one: profilers show kernels as `kgref_rmsnorm::...`, which
+// tells them apart from PyTorch's own `(anonymous namespace)::` kernels.
+namespace kgref_rmsnorm {
 
 constexpr int kVecBytes = 16;
 
@@ -112,7 +114,9 @@ int threads_for(int64_t work_items) {
   return static_cast<int>(warps * 32);
 }
 
-}  // namespace
+}  // namespace kgref_rmsnorm
+
+using namespace kgref_rmsnorm;
 
 void rms_norm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight, double eps) {
   TORCH_CHECK(input.is_cuda() && out.is_cuda() && weight.is_cuda(), "rms_norm: tensors must be on a CUDA device");

@@ -20,7 +20,9 @@
                      AT_DISPATCH_CASE(at::ScalarType::Half, __VA_ARGS__)  \
                      AT_DISPATCH_CASE(at::ScalarType::BFloat16, __VA_ARGS__))
 
-namespace {
+// A named namespace, not an anonymous one: profilers show kernels as `kgref_rotary::...`, which
+// tells them apart from PyTorch's own `(anonymous namespace)::` kernels.
+namespace kgref_rotary {
 
 constexpr int kVecBytes = 16;
 // cos + sin rows in shared memory: 2 * half floats. head_dim <= 4096 keeps it within 16 KB.
@@ -88,7 +90,9 @@ int threads_for(int64_t work_items) {
   return static_cast<int>(warps * 32);
 }
 
-}  // namespace
+}  // namespace kgref_rotary
+
+using namespace kgref_rotary;
 
 void rotary_embedding(at::Tensor& out, const at::Tensor& query, const at::Tensor& cos, const at::Tensor& sin) {
   TORCH_CHECK(query.is_cuda() && out.is_cuda() && cos.is_cuda() && sin.is_cuda(),
