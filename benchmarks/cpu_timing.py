@@ -35,6 +35,8 @@ def _child(spec_path: str) -> None:
     from sandbox.devices.cpu import CpuDevice
 
     spec = json.loads(Path(spec_path).read_text())
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
     sys.path.insert(0, spec["package_parent"])
     import importlib
 
@@ -53,7 +55,9 @@ def _child(spec_path: str) -> None:
     for label, fn in (("twin", twin), ("reference", ref.reference)):
         cold = timing_loop(fn, lambda i: fresh[i], tspec, CpuDevice(), lambda j, o: None)
         warm = timing_loop(fn, lambda i: fresh[0], tspec, Warm(), lambda j, o: None)
-        timer = tb.Timer(stmt="fn(*args)", globals={"fn": fn, "args": fresh[0]})
+        # Timer defaults to one thread; the runner uses torch's default, so match it.
+        timer = tb.Timer(stmt="fn(*args)", globals={"fn": fn, "args": fresh[0]},
+                         num_threads=torch.get_num_threads())
         measured = timer.blocked_autorange(min_run_time=spec["min_run_time"])
         out[label] = {"ours_ns": statistics.median(cold), "ours_warm_ns": statistics.median(warm),
                       "timer_ns": measured.median * 1e9}
@@ -78,14 +82,15 @@ def _run_one(op: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
     shape = list(args.shape) if args.shape else list(max(shapes, key=lambda s: (_numel(s), s)))
     spec = {"package_parent": str(build.package_dir.parent), "package": build.package_dir.name,
             "api": ref.API, "reference": str(ref_path), "shape": shape, "dtype": args.dtype,
-            "iters": args.iters, "min_run_time": args.min_run_time}
+            "iters": args.iters, "min_run_time": args.min_run_time, "threads": args.threads}
     spec_file = workdir / f"{op}.json"
     spec_file.write_text(json.dumps(spec))
     runs = []
     for _ in range(args.repeats):
         res = run_sandboxed([sys.executable, str(Path(__file__).resolve()), "--child", str(spec_file)],
                             cwd=workdir, limits=Limits(wall_s=600, memory_mb=8192),
-                            env_extra={"PYTHONPATH": str(REPO)})
+                            env_extra={"PYTHONPATH": str(REPO)},
+                            ro_paths=(REPO, Path(sys.prefix), build.package_dir.parent))
         if not res.ok:
             raise SystemExit(f"{op}: child failed: {res.stderr[-2000:]}")
         runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
@@ -115,6 +120,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--shape", type=int, nargs="*", default=None)
     parser.add_argument("--min-run-time", type=float, default=1.0, help="Timer.blocked_autorange budget (s)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads in the child (default: torch's); 1 is steadier on a shared machine")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
     args = parser.parse_args()
     if args.child:
@@ -136,7 +143,9 @@ def main() -> None:
                              _spread([r[side]["ours_warm_ns"] for r in runs]),
                              _spread([r[side]["timer_ns"] for r in runs])))
     header = ("op", "side", "shape", "timer_us", "warm/timer", "cold/timer", "spread_ours", "spread_timer")
-    out = [f"CPU timing ({args.dtype}, {args.iters} calls per measurement, {args.repeats} child runs)",
+    threads = args.threads or "default"
+    out = [f"CPU timing ({args.dtype}, {args.iters} calls per measurement, {args.repeats} child runs, "
+           f"threads={threads})",
            "  ".join(f"{h:>12}" for h in header)]
     for row in rows:
         op, side, shape, t_us, warm, cold, s_ours, s_timer = row
