@@ -109,7 +109,7 @@ def _plain_copy(value):
     return None, f"returned {type(value).__name__}, not a tensor"
 
 
-def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe, watched: dict) -> None:
+def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:
     kept: list[tuple[int, int]] = []  # (call id, storage ptr) of earlier outputs, kept alive
     alive: list = []
     for call in spec.calls:
@@ -215,7 +215,7 @@ def main(argv: list[str]) -> int:
         return 0
     pipe.send({"kind": "loaded", "patched": _changed(watched, ref)})
     if spec.mode == "correctness":
-        _correctness(spec, fn, ref, dev, pipe, watched)
+        _correctness(spec, fn, ref, dev, pipe)
     else:
         _timing(spec, fn, ref, dev, pipe)
     pipe.send({"kind": "done", "patched": _changed(watched, ref)})
