@@ -191,3 +191,17 @@ def test_honest_kernel_has_no_false_flags_over_20_runs(tmp_path: Path) -> None:
         assert result.metrics["build_cached"] or i == 0
         seeds.add(result.metrics["seed"])
     assert len(seeds) == 20  # every run drew its own secret seed
+
+
+def test_cuda_evidence_counts_kernels_in_an_anonymous_namespace_as_the_candidates() -> None:
+    """Model-written kernels often sit in an anonymous namespace; PyTorch's are under at::."""
+    from sandbox.devices.cuda import CudaDevice
+
+    events = [{"name": "_ext_abc::rms_norm", "device": "cpu"},
+              {"name": "void (anonymous namespace)::rms_norm_kernel<float>(float*, float const*)", "device": "cuda"}]
+    ok, reason = CudaDevice().evidence(events, "_ext_abc")
+    assert ok, reason
+    torch_only = [{"name": "_ext_abc::rms_norm", "device": "cpu"},
+                  {"name": "void at::native::(anonymous namespace)::rms_norm_kernel(float*)", "device": "cuda"}]
+    ok, reason = CudaDevice().evidence(torch_only, "_ext_abc")
+    assert not ok and "no kernel of its own" in reason

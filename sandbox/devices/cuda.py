@@ -11,7 +11,9 @@ from typing import Callable
 
 H100_L2_BYTES = 50 * 1024 * 1024
 #: Name prefixes of kernels that PyTorch itself launches (not the candidate's own code).
-TORCH_KERNEL_PREFIXES = ("void at::", "at::", "void (anonymous namespace)::", "Memcpy", "Memset",
+#: A top-level anonymous namespace is not among them: model-written kernels often live in
+#: one, and PyTorch's own kernels sit under at:: (at::native::(anonymous namespace)::...).
+TORCH_KERNEL_PREFIXES = ("void at::", "at::", "Memcpy", "Memset",
                          "void cutlass::", "sm90_", "ampere_", "cublas", "void gemv", "void splitKreduce")
 
 
