@@ -1,4 +1,8 @@
-"""upskill's text assertions: substring presence (`contains`) and absence (`not_contains`)."""
+"""upskill's text assertions: substring presence (`contains`) and absence (`not_contains`).
+
+Matching ignores case, as upskill's own grader does (it lower-cases both sides), so a
+case file grades the same answer the same way in both tools.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,13 @@ from harness.results import CheckResult, Finding
 def marker_findings(text: str, contains: list[str], not_contains: list[str]) -> list[Finding]:
     """One finding per assertion: error when it does not hold, note when it does."""
     findings: list[Finding] = []
+    folded = text.casefold()
     for item in contains:
-        ok = item in text
+        ok = item.casefold() in folded
         findings.append(Finding(severity="note" if ok else "error", key=f"contains {item!r}",
                                 reason="present" if ok else "not found in the answer"))
     for item in not_contains:
-        ok = item not in text
+        ok = item.casefold() not in folded
         findings.append(Finding(severity="note" if ok else "error", key=f"not_contains {item!r}",
                                 reason="absent" if ok else "found in the answer"))
     return findings
