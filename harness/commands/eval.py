@@ -8,6 +8,9 @@ import typer
 
 from harness.errors import UserError
 
+#: The embedded model has an 8192-token context; the shipped skill block is ~7,400 tokens.
+LOCAL_MAX_TOKENS = 768
+
 
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_cmd)
@@ -25,7 +28,8 @@ def eval_cmd(
     api_key_env: str = typer.Option(None, "--api-key-env", help="Environment variable holding the key for --base-url "
                                     "(none needed for local servers)."),
     concurrency: int = typer.Option(4, "--concurrency", "-j", help="Model calls in flight at once."),
-    max_tokens: int = typer.Option(4096, "--max-tokens", help="Output token limit per answer."),
+    max_tokens: int = typer.Option(None, "--max-tokens", help="Output token limit per answer. Default 4096; "
+                                   "768 with the embedded model, whose 8192-token context must also hold the skill."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (stored with the run)."),
     level: str = typer.Option("auto", "--level", help="auto | text | compile | run. auto: run with a GPU (or "
                               "--device cpu), compile where nvcc is found, else text."),
@@ -64,7 +68,10 @@ def eval_cmd(
             cases = next((c for c in candidates if c.is_file()), None)
             if cases is None:
                 raise UserError(f"no --cases given and none of {', '.join(map(str, candidates))} exists")
-        opts = EvalOptions(skill_dir=skill_dir, cases_path=cases, models=model or [default_model()], runs=runs,
+        models = model or [default_model()]
+        if max_tokens is None:
+            max_tokens = LOCAL_MAX_TOKENS if "local" in models else 4096
+        opts = EvalOptions(skill_dir=skill_dir, cases_path=cases, models=models, runs=runs,
                            base_url=base_url, api_key_env=api_key_env, concurrency=concurrency,
                            max_tokens=max_tokens, temperature=temperature, level=level, device=device,
                            sandbox=sandbox, timeout_s=timeout, max_cost=max_cost)
