@@ -67,7 +67,7 @@ class _RunState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _skill_record(skill_dir: Path) -> dict:
+def skill_record(skill_dir: Path) -> dict:
     from harness.skills import load_skill, validate_skill
 
     errors = [f for f in validate_skill(skill_dir) if f.severity == "error"]
@@ -109,7 +109,7 @@ def start_eval(opts: EvalOptions, store: Store) -> str:
     """Validate everything that can be wrong before any model call, then create the run."""
     config = load_config()
     cases = load_cases(opts.cases_path)
-    skill = _skill_record(opts.skill_dir)
+    skill = skill_record(opts.skill_dir)
     if opts.runs < 1:
         raise UserError("--runs must be at least 1")
     if opts.concurrency < 1:

@@ -41,7 +41,7 @@ from harness import teacher as T
 from harness.cases import Case, load_cases, parse_cases
 from harness.config import load_config
 from harness.errors import KernelgradeError, UserError
-from harness.evaluate import ARMS, EvalOptions, Progress, _skill_record, execute
+from harness.evaluate import ARMS, EvalOptions, Progress, skill_record, execute
 from harness.models.base import ChatRequest, Completion, ModelClient
 from harness.models.registry import ModelSpec, check_key, make_client, resolve
 from harness.paths import artifacts_dir, repo_root
@@ -209,45 +209,45 @@ class _Log:
     def __init__(self, store: Store, run_id: str) -> None:
         self.store, self.run_id = store, run_id
         for sql in _TABLES:
-            store._exec(sql)
+            store.execute(sql)
 
     # CallLog
     def calls(self, step: str) -> list[T.StoredCall]:
-        rows = self.store._exec("SELECT id, attempt, status, completion, problem FROM teacher_calls"
+        rows = self.store.execute("SELECT id, attempt, status, completion, problem FROM teacher_calls"
                                 " WHERE run_id=? AND step=? ORDER BY id", (self.run_id, step)).fetchall()
         return [T.StoredCall(id=r["id"], attempt=r["attempt"], status=r["status"], problem=r["problem"],
                              text=json.loads(r["completion"])["text"] if r["completion"] else None) for r in rows]
 
     def start(self, step: str, attempt: int, request: ChatRequest) -> int:
-        cur = self.store._exec("INSERT INTO teacher_calls (run_id, step, attempt, status, request, created, updated)"
+        cur = self.store.execute("INSERT INTO teacher_calls (run_id, step, attempt, status, request, created, updated)"
                                " VALUES (?,?,?,?,?,?,?)",
                                (self.run_id, step, attempt, "pending", request.model_dump_json(), now(), now()))
         return int(cur.lastrowid)
 
     def answered(self, call_id: int, completion: Completion) -> None:
-        self.store._exec("UPDATE teacher_calls SET status='answered', completion=?, updated=? WHERE id=?",
+        self.store.execute("UPDATE teacher_calls SET status='answered', completion=?, updated=? WHERE id=?",
                          (completion.model_dump_json(), now(), call_id))
 
     def failed(self, call_id: int, error: str) -> None:
-        self.store._exec("UPDATE teacher_calls SET status='error', problem=?, updated=? WHERE id=?",
+        self.store.execute("UPDATE teacher_calls SET status='error', problem=?, updated=? WHERE id=?",
                          (error, now(), call_id))
 
     def judged(self, call_id: int, ok: bool, problem: str | None) -> None:
-        self.store._exec("UPDATE teacher_calls SET status=?, problem=?, updated=? WHERE id=?",
+        self.store.execute("UPDATE teacher_calls SET status=?, problem=?, updated=? WHERE id=?",
                          ("ok" if ok else "invalid", problem, now(), call_id))
 
     # steps
     def get(self, step: str) -> dict | None:
-        row = self.store._exec("SELECT data FROM generate_steps WHERE run_id=? AND step=?",
+        row = self.store.execute("SELECT data FROM generate_steps WHERE run_id=? AND step=?",
                                (self.run_id, step)).fetchone()
         return json.loads(row["data"]) if row else None
 
     def put(self, step: str, data: dict) -> None:
-        self.store._exec("INSERT OR REPLACE INTO generate_steps VALUES (?,?,?,?)",
+        self.store.execute("INSERT OR REPLACE INTO generate_steps VALUES (?,?,?,?)",
                          (self.run_id, step, json.dumps(data, default=str), now()))
 
     def call_counts(self) -> dict[str, int]:
-        rows = self.store._exec("SELECT status, COUNT(*) AS n FROM teacher_calls WHERE run_id=? GROUP BY status",
+        rows = self.store.execute("SELECT status, COUNT(*) AS n FROM teacher_calls WHERE run_id=? GROUP BY status",
                                 (self.run_id,)).fetchall()
         counts = {r["status"]: r["n"] for r in rows}
         return counts | {"total": sum(counts.values())}
@@ -256,7 +256,7 @@ class _Log:
 def teacher_calls(store: Store, run_id: str) -> list[dict[str, Any]]:
     """Every stored teacher call of a generate run, oldest first (request, answer, verdict)."""
     _Log(store, run_id)
-    rows = store._exec("SELECT * FROM teacher_calls WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
+    rows = store.execute("SELECT * FROM teacher_calls WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
     return [dict(r) | {"request": json.loads(r["request"]),
                        "completion": json.loads(r["completion"]) if r["completion"] else None} for r in rows]
 
@@ -636,7 +636,7 @@ def _eval_run(ctx: _Ctx, phase: str, skill_dir: Path, cases: list[Case], arms: t
             "generate_run": ctx.run_id, "phase": phase, "arms": list(arms)}
         env = environment(with_torch=any(c.kernel for c in cases))
         run_id = ctx.store.create_run(kind="eval", config=record, env=env,
-                                      skill=_skill_record(skill_dir), cases=[c.model_dump(mode="json") for c in cases])
+                                      skill=skill_record(skill_dir), cases=[c.model_dump(mode="json") for c in cases])
         ctx.store.add_trials(run_id, [(c.id, m, arm, i) for i in range(ctx.opts.runs) for m in ctx.opts.students
                                       for arm in arms for c in cases])
         ctx.steps.put(f"eval-{phase}", {"run_id": run_id})
@@ -754,7 +754,7 @@ def _write_outputs(ctx: _Ctx, draft: dict[str, Any], cases: list[Case], split: d
         fh.write("\n")
     os.replace(tmp, cases_out)
     # The generate run row names the skill it produced, as an eval run names the one it used.
-    ctx.store._exec("UPDATE runs SET skill=? WHERE id=?", (json.dumps(_skill_record(skill_out)), ctx.run_id))
+    ctx.store.execute("UPDATE runs SET skill=? WHERE id=?", (json.dumps(skill_record(skill_out)), ctx.run_id))
     ctx.steps.put("write", {"skill_path": str(skill_out), "cases_path": str(cases_out)})
     return str(skill_out), str(cases_out)
 

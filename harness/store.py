@@ -130,7 +130,9 @@ class Store:
         with self._lock:
             self._db.close()
 
-    def _exec(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        """One statement under the store's lock (autocommit). Modules that keep their own
+        tables beside the run (harness/generate.py) use this rather than the connection."""
         with self._lock:
             return self._db.execute(sql, args)
 
@@ -138,18 +140,18 @@ class Store:
     def create_run(self, *, kind: str, config: dict, env: dict, skill: dict | None,
                    cases: list[dict], run_id: str | None = None) -> str:
         run_id = run_id or new_run_id()
-        self._exec("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
+        self.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
                    (run_id, kind, now(), "running", json.dumps(config), json.dumps(env),
                     json.dumps(skill) if skill is not None else None, json.dumps(cases)))
         return run_id
 
     def set_run_status(self, run_id: str, status: str) -> None:
-        self._exec("UPDATE runs SET status=? WHERE id=?", (status, run_id))
+        self.execute("UPDATE runs SET status=? WHERE id=?", (status, run_id))
 
     def get_run(self, run_id: str) -> RunRow:
-        row = self._exec("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        row = self.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
-            matches = self._exec("SELECT id FROM runs WHERE id LIKE ?", (f"{run_id}%",)).fetchall()
+            matches = self.execute("SELECT id FROM runs WHERE id LIKE ?", (f"{run_id}%",)).fetchall()
             if len(matches) == 1:
                 return self.get_run(matches[0][0])
             raise UserError(f"run {run_id!r}: not found in {self.path}"
@@ -160,7 +162,7 @@ class Store:
                       cases=json.loads(row["cases"]))
 
     def list_runs(self) -> list[dict[str, Any]]:
-        rows = self._exec("""
+        rows = self.execute("""
             SELECT r.id, r.kind, r.created, r.status, r.config,
                    COUNT(t.id) AS trials,
                    SUM(t.status='answered') AS answered,
@@ -185,22 +187,22 @@ class Store:
                 raise
 
     def record_prompt(self, trial_id: int, prompt: dict, prompt_sha256: str, request: dict) -> None:
-        self._exec("UPDATE trials SET prompt=?, prompt_sha256=?, request=?, updated=? WHERE id=?",
+        self.execute("UPDATE trials SET prompt=?, prompt_sha256=?, request=?, updated=? WHERE id=?",
                    (json.dumps(prompt), prompt_sha256, json.dumps(request), now(), trial_id))
 
     def record_completion(self, trial_id: int, completion: dict) -> None:
         """Stored before grading: from here on the trial never calls the model again."""
-        self._exec("UPDATE trials SET status='answered', completion=?, error=NULL,"
+        self.execute("UPDATE trials SET status='answered', completion=?, error=NULL,"
                    " calls=calls+?, updated=? WHERE id=?",
                    (json.dumps(completion), int(completion.get("attempts", 1)), now(), trial_id))
 
     def record_error(self, trial_id: int, error: str, calls: int = 1) -> None:
-        self._exec("UPDATE trials SET status='error', error=?, calls=calls+?, updated=? WHERE id=?",
+        self.execute("UPDATE trials SET status='error', error=?, calls=calls+?, updated=? WHERE id=?",
                    (error, calls, now(), trial_id))
 
     def record_grade(self, trial_id: int, *, level: str, device: str, verdict: str,
                      grade: dict, version: str) -> None:
-        self._exec("INSERT INTO grades (trial_id, graded, level, device, verdict, grade, version)"
+        self.execute("INSERT INTO grades (trial_id, graded, level, device, verdict, grade, version)"
                    " VALUES (?,?,?,?,?,?,?)",
                    (trial_id, now(), level, device, verdict, json.dumps(grade), version))
 
@@ -215,7 +217,7 @@ class Store:
             args += (status,)
         sql += " ORDER BY t.id"
         out = []
-        for r in self._exec(sql, args).fetchall():
+        for r in self.execute(sql, args).fetchall():
             out.append(TrialRow(
                 id=r["id"], run_id=r["run_id"], case_id=r["case_id"], model=r["model"], arm=r["arm"],
                 run_index=r["run_index"], status=r["status"],
@@ -227,5 +229,5 @@ class Store:
         return out
 
     def iter_run_ids(self) -> Iterator[str]:
-        for (run_id,) in self._exec("SELECT id FROM runs ORDER BY created").fetchall():
+        for (run_id,) in self.execute("SELECT id FROM runs ORDER BY created").fetchall():
             yield run_id

@@ -37,6 +37,13 @@ def cases_file(tmp_path: Path) -> Path:
     return path
 
 
+def _point_run_at(store: Store, run_id: str, base_url: str) -> None:
+    """The base URL is part of a run's stored options; point the run at a new server."""
+    row = store.execute("SELECT config FROM runs WHERE id=?", (run_id,)).fetchone()
+    cfg = json.loads(row[0]) | {"base_url": base_url}
+    store.execute("UPDATE runs SET config=? WHERE id=?", (json.dumps(cfg), run_id))
+
+
 def _opts(cases_file: Path, base_url: str, **kw) -> EvalOptions:
     return EvalOptions(skill_dir=SKILL, cases_path=cases_file, models=["fake-model"],
                        base_url=base_url, level="text", **kw)
@@ -85,11 +92,7 @@ def test_failed_calls_are_errors_not_failures_and_resume_finishes_them(cases_fil
     assert {t.status for t in trials} == {"error"} and all(t.grade is None for t in trials)
     assert "bad_request" in trials[0].error
     with FakeOpenAIServer() as server:
-        # The base URL is part of the stored options; point the run at the new server.
-        with store._lock:
-            row = store._db.execute("SELECT config FROM runs WHERE id=?", (run_id,)).fetchone()
-            cfg = json.loads(row[0]) | {"base_url": server.base_url}
-            store._db.execute("UPDATE runs SET config=? WHERE id=?", (json.dumps(cfg), run_id))
+        _point_run_at(store, run_id, server.base_url)
         assert execute(run_id, store) == "finished"
         assert len(server.requests) == 4
     assert {t.status for t in store.trials(run_id)} == {"answered"}
@@ -225,10 +228,7 @@ def test_ctrl_c_stops_promptly_and_the_run_resumes(cases_file: Path) -> None:
         (run,) = store.list_runs()
         assert run["status"] == "interrupted"
     with FakeOpenAIServer() as server:
-        with store._lock:
-            row = store._db.execute("SELECT config FROM runs WHERE id=?", (run["id"],)).fetchone()
-            cfg = json.loads(row[0]) | {"base_url": server.base_url}
-            store._db.execute("UPDATE runs SET config=? WHERE id=?", (json.dumps(cfg), run["id"]))
+        _point_run_at(store, run["id"], server.base_url)
         out = _cli("eval", "--resume", run["id"], "--json")
         assert out.returncode == 0, out.stderr
     assert all(t.status == "answered" for t in store.trials(run["id"]))
