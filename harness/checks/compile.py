@@ -4,7 +4,8 @@ With `--device cpu` it also builds the CPU kernels into a loadable extension
 (sandbox.build_cpu), which the run check then loads.
 
 Hands over to later checks in ctx.state: "cuda_objects" (objects with SASS, for
-the sass check), "compile_units" (all unit results), "cpu_build" (the CPU build).
+the sass check), "compile_units" (all unit results), "cpu_build" (the CPU build),
+"cuda_build" (at --level run on a GPU host: the linked extension, sandbox.build_cuda).
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
     _write_log(results, log_path)
     ctx.state["compile_log"] = str(log_path)
     ctx.state["compile_units"] = [r.model_dump() for r in results]
+    ctx.state["cuda_ext_name"] = ext  # TORCH_EXTENSION_NAME the binding objects were built with
     ctx.state["cuda_objects"] = [
         {"path": r.object_path, "source": r.rel, "kernel": r.kernel, "arches": r.arches}
         for r in results if r.ok and r.compiler == "nvcc" and r.object_path]
@@ -139,7 +141,29 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
         "arches": ",".join(sorted({a for r in results for a in r.arches})),
         "sandbox": ",".join(sorted({r.backend for r in results if r.backend})) or None,
     })
+    if ctx.level == "run" and ctx.device == "cuda" and all(r.ok for r in results):
+        _link(ctx, project, ext, nvcc.path, findings, metrics)
     return None
+
+
+def _link(ctx: CheckContext, project: ProjectInfo, ext: str, nvcc: Path, findings: list[Finding],
+          metrics: dict) -> None:
+    """On a GPU host, link the objects into the extension the run check loads."""
+    from sandbox.build_cuda import link_cuda_extension
+    from sandbox.toolchain import cuda_home_of, torch_info
+
+    info = torch_info()
+    if info is None:
+        findings.append(Finding(severity="error", key="link", reason="torch is not installed"))
+        return
+    torch_lib = info.include_dirs[0].parent / "lib"
+    build = link_cuda_extension(project, ctx.state.get("compile_units", []), ext, artifacts=ctx.artifacts / "cuda",
+                                torch_lib=torch_lib, cuda_home=cuda_home_of(nvcc), sandbox=ctx.options.sandbox,
+                                timeout_s=ctx.options.compile_timeout_s)
+    ctx.state["cuda_build"] = build
+    metrics["link_cache_hit"] = build.cache_hit
+    if not build.ok:
+        findings.append(Finding(severity="error", key="link", reason=build.reason))
 
 
 def _cpu(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metrics: dict) -> str | None:
