@@ -193,9 +193,15 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
     specs = [resolve(m, config, base_url=opts.base_url, api_key_env=opts.api_key_env) for m in opts.models]
     for spec in specs:
         check_key(spec)
-    todo = [t for t in store.trials(run_id) if t.status != "answered" or t.grade is None]
+    trials = store.trials(run_id)
+    todo = [t for t in trials if t.status != "answered" or t.grade is None]
     progress.on_start(len(todo))
-    state = _RunState()
+    # --max-cost covers the whole run: what earlier sessions of it spent counts too.
+    spent = sum(config.cost_usd(c["model"], c["input_tokens"], c["output_tokens"], c["cached_tokens"]) or 0.0
+                for c in (t.completion for t in trials) if c)
+    state = _RunState(cost=spent)
+    if opts.max_cost is not None and spent >= opts.max_cost:
+        state.stop_reason = f"--max-cost {opts.max_cost:g} USD already reached ({spent:.4f} USD)"
     store.set_run_status(run_id, "running")
     skill_block = (run.skill or {}).get("block", "")
     limits = _model_limits(specs, opts.concurrency)

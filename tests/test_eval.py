@@ -241,3 +241,19 @@ def test_cpu_device_asks_both_arms_for_a_cpu_kernel() -> None:
     with_skill = build_prompt(case, "SKILL", device="cpu")
     assert 'backend = "cpu"' in base.user and with_skill.user.endswith(base.user)
     assert 'backend = "cpu"' not in build_prompt(case, None).user
+
+
+def test_max_cost_stops_the_run_and_counts_what_was_spent_before_a_resume(cases_file: Path, monkeypatch) -> None:
+    from harness import config as config_mod
+
+    # A price for the fixture model: 1 USD per million input and output tokens.
+    monkeypatch.setattr(config_mod, "DEFAULT_PRICES", {"fake-model": config_mod.Price(input=1e6, output=1e6)})
+    store = Store()
+    with FakeOpenAIServer() as server:
+        run_id = start_eval(_opts(cases_file, server.base_url, runs=5, concurrency=1, max_cost=50.0), store)
+        assert execute(run_id, store) == "interrupted"
+        answered = sum(t.status == "answered" for t in store.trials(run_id))
+        assert 0 < answered < 20
+        # Resuming does not reset the budget: the run is already over it.
+        assert execute(run_id, store) == "interrupted"
+        assert sum(t.status == "answered" for t in store.trials(run_id)) == answered
