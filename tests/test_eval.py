@@ -257,3 +257,26 @@ def test_max_cost_stops_the_run_and_counts_what_was_spent_before_a_resume(cases_
         # Resuming does not reset the budget: the run is already over it.
         assert execute(run_id, store) == "interrupted"
         assert sum(t.status == "answered" for t in store.trials(run_id)) == answered
+
+
+def test_sdk_errors_map_to_kinds_for_both_providers() -> None:
+    import anthropic
+    import httpx
+    import openai
+
+    from harness.models.base import translate_sdk_error
+
+    request = httpx.Request("POST", "http://x/v1")
+    for sdk in (openai, anthropic):
+        def status(code: int):
+            return sdk.APIStatusError("boom", response=httpx.Response(code, request=request), body=None)
+
+        assert translate_sdk_error(status(503), sdk).kind == "server"
+        assert translate_sdk_error(status(529), sdk).retryable
+        assert translate_sdk_error(status(400), sdk).kind == "bad_request"
+        assert translate_sdk_error(sdk.APIConnectionError(request=request), sdk).kind == "connection"
+        assert translate_sdk_error(sdk.APITimeoutError(request=request), sdk).kind == "timeout"
+        rate = sdk.RateLimitError("slow down", response=httpx.Response(429, request=request), body=None)
+        assert translate_sdk_error(rate, sdk).kind == "rate_limit"
+        auth = sdk.AuthenticationError("no", response=httpx.Response(401, request=request), body=None)
+        assert translate_sdk_error(auth, sdk).kind == "auth" and not translate_sdk_error(auth, sdk).retryable

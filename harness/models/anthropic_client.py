@@ -6,25 +6,7 @@ import time
 
 import anthropic
 
-from harness.models.base import ChatRequest, Completion, ModelCallError
-
-
-def _translate(err: Exception) -> ModelCallError:
-    if isinstance(err, anthropic.RateLimitError):
-        return ModelCallError("rate_limit", str(err))
-    if isinstance(err, anthropic.APITimeoutError):
-        return ModelCallError("timeout", str(err))
-    if isinstance(err, anthropic.APIConnectionError):
-        return ModelCallError("connection", str(err))
-    if isinstance(err, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
-        return ModelCallError("auth", str(err))
-    if isinstance(err, anthropic.InternalServerError):
-        return ModelCallError("server", str(err))
-    if isinstance(err, anthropic.APIStatusError):
-        # 529 "overloaded" is a server condition worth retrying.
-        kind = "server" if err.status_code >= 500 else "bad_request"
-        return ModelCallError(kind, str(err))
-    return ModelCallError("other", f"{type(err).__name__}: {err}")
+from harness.models.base import ChatRequest, Completion, translate_sdk_error
 
 
 class AnthropicClient:
@@ -46,7 +28,7 @@ class AnthropicClient:
                 model=self.model, max_tokens=request.max_tokens, system=request.system,
                 messages=[{"role": "user", "content": request.user}], **kwargs)
         except anthropic.AnthropicError as err:
-            raise _translate(err) from err
+            raise translate_sdk_error(err, anthropic) from err
         text = "".join(block.text for block in resp.content if getattr(block, "type", "") == "text")
         usage = resp.usage
         cache_read = getattr(usage, "cache_read_input_tokens", 0) or 0

@@ -53,6 +53,23 @@ class ModelCallError(Exception):
         return f"{self.kind}: {self.args[0]}"
 
 
+def translate_sdk_error(err: Exception, sdk) -> ModelCallError:
+    """Map an `openai` or `anthropic` SDK exception to a ModelCallError kind. Both SDKs are
+    generated from one template and share these class names; `sdk` is the module."""
+    if isinstance(err, sdk.RateLimitError):
+        return ModelCallError("rate_limit", str(err))
+    if isinstance(err, sdk.APITimeoutError):
+        return ModelCallError("timeout", str(err))
+    if isinstance(err, sdk.APIConnectionError):
+        return ModelCallError("connection", f"{err} ({err.__cause__ or 'no detail'})")
+    if isinstance(err, sdk.AuthenticationError | sdk.PermissionDeniedError):
+        return ModelCallError("auth", str(err))
+    if isinstance(err, sdk.APIStatusError):
+        # 5xx (Anthropic's 529 "overloaded" included) is a server condition worth retrying.
+        return ModelCallError("server" if err.status_code >= 500 else "bad_request", str(err))
+    return ModelCallError("other", f"{type(err).__name__}: {err}")
+
+
 class ModelClient(Protocol):
     provider: str
     model: str

@@ -6,24 +6,7 @@ import time
 
 import openai
 
-from harness.models.base import ChatRequest, Completion, ModelCallError
-
-
-def _translate(err: Exception) -> ModelCallError:
-    if isinstance(err, openai.RateLimitError):
-        return ModelCallError("rate_limit", str(err))
-    if isinstance(err, openai.APITimeoutError):
-        return ModelCallError("timeout", str(err))
-    if isinstance(err, openai.APIConnectionError):
-        return ModelCallError("connection", f"{err} ({err.__cause__ or 'no detail'})")
-    if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
-        return ModelCallError("auth", str(err))
-    if isinstance(err, openai.InternalServerError):
-        return ModelCallError("server", str(err))
-    if isinstance(err, openai.APIStatusError):
-        kind = "server" if err.status_code >= 500 else "bad_request"
-        return ModelCallError(kind, str(err))
-    return ModelCallError("other", f"{type(err).__name__}: {err}")
+from harness.models.base import ChatRequest, Completion, ModelCallError, translate_sdk_error
 
 
 class OpenAICompatClient:
@@ -46,7 +29,7 @@ class OpenAICompatClient:
                 messages=[{"role": "system", "content": request.system},
                           {"role": "user", "content": request.user}], **kwargs)
         except openai.OpenAIError as err:
-            raise _translate(err) from err
+            raise translate_sdk_error(err, openai) from err
         latency = time.monotonic() - start
         if not resp.choices:
             raise ModelCallError("server", "response had no choices")
