@@ -24,6 +24,24 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
+def _bare_sdk(base_url: str, *, n_calls: int, concurrency: int) -> float:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key="none", max_retries=0)
+
+    def call(i: int) -> None:
+        client.chat.completions.create(model="fake", max_tokens=64, messages=[
+            {"role": "system", "content": "s"}, {"role": "user", "content": f"case {i}: which capability?"}])
+
+    call(-1)  # connection set-up outside the timing, as for the harness run
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(call, range(n_calls)))
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=200)
@@ -55,6 +73,10 @@ def main() -> None:
             t0 = time.perf_counter()
             execute(run_id, store)
             wall = time.perf_counter() - t0
+            # Baseline on the same server: the bare SDK, same concurrency, no harness around it.
+            # The difference between the two is what the harness adds; the bare ratio shows
+            # what the fixture server and the SDK cost on this machine.
+            raw_wall = _bare_sdk(base_url, n_calls=args.trials, concurrency=args.concurrency)
         finally:
             server.kill()
         trials = store.trials(run_id)
@@ -68,6 +90,9 @@ def main() -> None:
     print(f"achieved/ideal throughput: {ideal / wall:.3f}  (target >= 0.9)")
     print(f"harness overhead per trial: {(wall - ideal) * args.concurrency / n * 1e3:.1f} ms "
           f"(wall beyond ideal, spread over the {args.concurrency} workers)")
+    print(f"bare SDK, same server and concurrency: wall {raw_wall:.3f} s, achieved/ideal {ideal / raw_wall:.3f}")
+    print(f"harness vs bare SDK throughput: {raw_wall / wall:.3f}  "
+          f"(what storing, grading and scheduling cost on top of the calls themselves)")
 
 
 if __name__ == "__main__":

@@ -134,10 +134,12 @@ def start_eval(opts: EvalOptions, store: Store) -> str:
 
 def _grade_and_store(store: Store, trial: TrialRow, case: Case, text: str, *, level: str,
                      device: str, sandbox: str) -> str:
-    # A fresh folder per grading: extraction refuses to write into a used one.
+    # A fresh folder per grading (extraction refuses to write into a used one); text-only
+    # cases write nothing, so they get none (mkdir was most of a text trial's cost).
     stamp = now().replace(":", "").replace("+0000", "")
-    folder = artifacts_dir(trial.run_id) / f"trial-{trial.id}" / f"grade-{stamp}-{secrets.token_hex(3)}"
-    folder.mkdir(parents=True)
+    folder = artifacts_dir(trial.run_id, create=False) / f"trial-{trial.id}" / f"grade-{stamp}-{secrets.token_hex(3)}"
+    if case.kernel is not None:
+        folder.mkdir(parents=True)
     grade = grade_answer(case, text, level=level, device=device, artifacts=folder,  # type: ignore[arg-type]
                          options=GradeOptions(sandbox=sandbox))
     store.record_grade(trial.id, level=level, device=device, verdict=grade.score.verdict,

@@ -39,9 +39,11 @@ def db_path() -> Path:
     return data_dir() / "runs.sqlite"
 
 
-def artifacts_dir(run_id: str) -> Path:
+def artifacts_dir(run_id: str, *, create: bool = True) -> Path:
+    """The run's artifact folder; `create=False` for callers that make it only when needed."""
     path = data_dir() / "artifacts" / run_id
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
