@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 from harness.cases import Case
 from harness.results import CheckResult, Device, Level
@@ -43,10 +43,6 @@ class CheckContext:
     """Results of the checks that ran before this one."""
     state: dict[str, object] = field(default_factory=dict)
     """Hand-over between checks of one trial (e.g. compile -> sass: the cubin paths)."""
-
-
-class Check(Protocol):
-    def __call__(self, ctx: CheckContext) -> CheckResult: ...
 
 
 CheckFn = Callable[[CheckContext], CheckResult]
