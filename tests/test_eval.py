@@ -280,3 +280,22 @@ def test_sdk_errors_map_to_kinds_for_both_providers() -> None:
         assert translate_sdk_error(rate, sdk).kind == "rate_limit"
         auth = sdk.AuthenticationError("no", response=httpx.Response(401, request=request), body=None)
         assert translate_sdk_error(auth, sdk).kind == "auth" and not translate_sdk_error(auth, sdk).retryable
+
+
+def test_runs_export_then_import_elsewhere_keeps_every_trial(cases_file: Path, tmp_path: Path, monkeypatch) -> None:
+    with FakeOpenAIServer() as server:
+        run_id = start_eval(_opts(cases_file, server.base_url, runs=2), Store())
+        execute(run_id, Store())
+    before = Store().trials(run_id)
+    archive = tmp_path / "run.tar"
+    out = _cli("runs", "export", run_id, "-o", str(archive))
+    assert out.returncode == 0, out.stderr
+    monkeypatch.setenv("KERNELGRADE_HOME", str(tmp_path / "h100-node"))  # another machine's store
+    out = _cli("runs", "import", str(archive))
+    assert out.returncode == 0, out.stderr
+    after = Store().trials(run_id)
+    assert len(after) == len(before) == 8
+    pick = lambda t: (t.case_id, t.model, t.arm, t.run_index, t.status, t.completion, t.prompt,  # noqa: E731
+                      t.grade["score"]["verdict"])
+    assert sorted(map(pick, after), key=str) == sorted(map(pick, before), key=str)
+    assert _cli("runs", "import", str(archive)).returncode == 2  # already there: one clear line

@@ -126,18 +126,20 @@ def runs_import(archive: Path) -> None:
         if any(r == run_id for r in store.iter_run_ids()):
             raise UserError(f"run {run_id} already exists here")
         store.create_run(kind=run.kind, config=run.config, env=run.env, skill=run.skill, cases=run.cases, run_id=run.id)
-        for t in src_store.trials(run_id):
-            store.add_trials(run_id, [(t.case_id, t.model, t.arm, t.run_index)])
-            (new,) = [x for x in store.trials(run_id) if (x.case_id, x.model, x.arm, x.run_index)
-                      == (t.case_id, t.model, t.arm, t.run_index)]
+        imported = src_store.trials(run_id)
+        key = lambda t: (t.case_id, t.model, t.arm, t.run_index)  # noqa: E731
+        store.add_trials(run_id, [key(t) for t in imported])
+        new_ids = {key(t): t.id for t in store.trials(run_id)}
+        for t in imported:
+            new_id = new_ids[key(t)]
             if t.prompt:
-                store.record_prompt(new.id, t.prompt, t.prompt_sha256 or "", t.request or {})
+                store.record_prompt(new_id, t.prompt, t.prompt_sha256 or "", t.request or {})
             if t.completion:
-                store.record_completion(new.id, t.completion)
+                store.record_completion(new_id, t.completion)
             elif t.error:
-                store.record_error(new.id, t.error)
+                store.record_error(new_id, t.error)
             if t.grade:
-                store.record_grade(new.id, level=t.grade.get("level", "text"), device=t.grade.get("device", "cuda"),
+                store.record_grade(new_id, level=t.grade.get("level", "text"), device=t.grade.get("device", "cuda"),
                                    verdict=t.grade["score"]["verdict"], grade=t.grade, version="imported")
         store.set_run_status(run_id, run.status)
         art = Path(tmp) / "artifacts" / run_id
