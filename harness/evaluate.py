@@ -158,7 +158,7 @@ def _do_trial(store: Store, trial: TrialRow, case: Case, client: ModelClient, sk
         try:
             completion: Completion = client.complete(request)
         except ModelCallError as err:
-            store.record_error(trial.id, str(err))
+            store.record_error(trial.id, str(err), calls=err.attempts or 1)
             return "error"
         store.record_completion(trial.id, completion.model_dump())
         cost = config.cost_usd(completion.model, completion.input_tokens, completion.output_tokens,

@@ -197,6 +197,7 @@ class Store:
                    (json.dumps(completion), int(completion.get("attempts", 1)), now(), trial_id))
 
     def record_error(self, trial_id: int, error: str, calls: int = 1) -> None:
+        """The last error of a failed call; `calls`: attempts it made (retries included)."""
         self.execute("UPDATE trials SET status='error', error=?, calls=calls+?, updated=? WHERE id=?",
                    (error, calls, now(), trial_id))
 

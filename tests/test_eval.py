@@ -299,3 +299,43 @@ def test_runs_export_then_import_elsewhere_keeps_every_trial(cases_file: Path, t
                       t.grade["score"]["verdict"])
     assert sorted(map(pick, after), key=str) == sorted(map(pick, before), key=str)
     assert _cli("runs", "import", str(archive)).returncode == 2  # already there: one clear line
+
+
+def test_failed_call_records_its_attempts_and_last_error(cases_file: Path, monkeypatch) -> None:
+    """A call that fails after its retries is stored with how many attempts were made and
+    the last error, and the report's error lines say so."""
+    from rich.console import Console
+
+    from harness.report.summary import summarize
+    from harness.report.terminal import render_terminal
+    from harness.runview import report_run
+
+    monkeypatch.setattr("harness.models.retry.wait_exponential_jitter", lambda **kw: tenacity.wait_none())
+    store = Store()
+    with FakeOpenAIServer(fail_first=10**6, fail_status=503) as server:  # every call: 503, retryable
+        run_id = start_eval(_opts(cases_file, server.base_url, attempts=3), store)
+        execute(run_id, store)
+        assert len(server.requests) == 4 * 3  # 2 cases x 2 arms, 3 attempts each
+    trials = store.trials(run_id)
+    assert {t.status for t in trials} == {"error"}
+    for t in trials:
+        assert t.calls == 3, t
+        assert t.error.startswith("server:") and "503" in t.error and t.error.endswith("(after 3 attempts)")
+    errors = summarize(report_run(store, run_id)).errors
+    assert len(errors) == 4 and all("after 3 attempts" in e.reason for e in errors)
+    console = Console(record=True, width=300)
+    render_terminal(report_run(store, run_id), console)
+    assert console.export_text().count("(after 3 attempts)") == 4
+
+
+def test_retry_wrapper_says_how_many_attempts_it_made() -> None:
+    inner = _ScriptedClient([ModelCallError("timeout", str(i)) for i in range(5)])
+    client = RetryingClient(inner, attempts=2)
+    client._wait = tenacity.wait_none()
+    with pytest.raises(ModelCallError) as info:
+        client.complete(ChatRequest(system="s", user="u"))
+    assert info.value.attempts == 2 and str(info.value) == "timeout: 1 (after 2 attempts)"
+    inner = _ScriptedClient([ModelCallError("bad_request", "no such model")])
+    with pytest.raises(ModelCallError) as info:
+        RetryingClient(inner, attempts=5).complete(ChatRequest(system="s", user="u"))
+    assert info.value.attempts == 1 and str(info.value) == "bad_request: no such model (after 1 attempt)"

@@ -154,7 +154,8 @@ def test_failed_teacher_call_stops_the_run_and_resume_finishes_it(tmp_path: Path
         with pytest.raises(TeacherCallFailed, match="cases"):
             run_generate(run_id, store)
         assert store.get_run(run_id).status == "interrupted"
-        assert [c["status"] for c in teacher_calls(store, run_id)] == ["error"]
+        (failed,) = teacher_calls(store, run_id)
+        assert failed["status"] == "error" and failed["problem"].endswith("(after 1 attempt)")  # attempts=1
         assert not (tmp_path / "skills").exists()
         result = run_generate(run_id, store)  # resume: same run id
         assert len(ts.requests) == 3  # the failed call, then cases and draft-0; nothing twice

@@ -41,16 +41,19 @@ class ModelCallError(Exception):
 
     RETRYABLE = {"rate_limit", "server", "timeout", "connection"}
 
-    def __init__(self, kind: ErrorKind, message: str) -> None:
+    def __init__(self, kind: ErrorKind, message: str, *, attempts: int | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.attempts = attempts
+        """Calls made before giving up (set by the retry wrapper); None when not known."""
 
     @property
     def retryable(self) -> bool:
         return self.kind in self.RETRYABLE
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.args[0]}"
+        tried = "" if self.attempts is None else f" (after {self.attempts} attempt{'s' if self.attempts != 1 else ''})"
+        return f"{self.kind}: {self.args[0]}{tried}"
 
 
 def translate_sdk_error(err: Exception, sdk) -> ModelCallError:

@@ -30,12 +30,17 @@ class RetryingClient:
                             before_sleep=lambda rs: log.warning(
                                 "%s: attempt %d failed (%s); retrying", self.model,
                                 rs.attempt_number, rs.outcome.exception()))
+        made = 0
         try:
             for attempt in retrying:
                 with attempt:
+                    made = attempt.retry_state.attempt_number
                     completion = self.inner.complete(request)
-                    completion.attempts = attempt.retry_state.attempt_number
+                    completion.attempts = made
                     return completion
+        except ModelCallError as err:
+            err.attempts = made  # the stored failure says how hard we tried
+            raise
         except RetryError as err:  # pragma: no cover - reraise=True makes this unreachable
             raise err.last_attempt.exception() from err
         raise AssertionError("unreachable")
