@@ -17,7 +17,7 @@ from sandbox.child_common import POISON_BITS
 #: Most specific first: the first error of a check becomes its one-line reason.
 KIND_ORDER = (
     "crash", "load", "monkeypatch", "torch_op", "pytorch_compute", "no_own_code", "returns_input",
-    "aliases_input", "cached", "constant", "mutates_input", "unwritten", "shape", "nonfinite",
+    "aliases_input", "cached", "constant", "mutates_input", "unwritten", "partial", "shape", "nonfinite",
     "mismatch", "missing",
 )
 
@@ -145,9 +145,16 @@ def judge_outputs(outs: list, ref_outs: list, *, ref_inputs: list, earlier: list
                 judgement.problems.append(("constant", f"{where}: returns a constant "
                                                        f"(every element = {float(first):g})"))
         unwritten = poison_count(out)
-        if unwritten:
-            judgement.problems.append(("unwritten", f"{where}: {unwritten} of {out.numel()} output elements "
-                                                    f"never written (the poison pattern remains)"))
+        # All poisoned: the kernel wrote nothing, so what comes back is leftover memory (the
+        # reads_reference_output hope). Some poisoned: it skipped part of the work.
+        if unwritten and unwritten == out.numel():
+            judgement.problems.append(("unwritten", f"{where}: wrote none of its {out.numel()} output elements "
+                                                    f"(all still hold the poison pattern): the result is memory "
+                                                    f"the kernel never wrote, not a computed value"))
+        elif unwritten:
+            judgement.problems.append(("partial", f"{where}: partial work: wrote {out.numel() - unwritten} of "
+                                                  f"{out.numel()} output elements, {unwritten} of {out.numel()} "
+                                                  f"never written (the poison pattern remains)"))
         # A constant or unwritten output repeats across calls too; that is not a cache.
         if not constant and not unwritten:
             for prev_label, prev_outs, prev_refs in earlier:
