@@ -53,7 +53,7 @@ from harness.store import Store, now
 log = logging.getLogger(__name__)
 
 __all__ = ["GenerateOptions", "GenerateResult", "GenerateHooks", "start_generate", "run_generate",
-           "StudentCallsFailed"]
+           "StudentCallsFailed", "teacher_calls", "linked_runs", "generate_step"]
 
 DEFAULT_MAX_SKILL_TOKENS = 600
 #: Context the teacher is assumed to have when --teacher-context is not given.
@@ -259,6 +259,21 @@ def teacher_calls(store: Store, run_id: str) -> list[dict[str, Any]]:
     rows = store.execute("SELECT * FROM teacher_calls WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
     return [dict(r) | {"request": json.loads(r["request"]),
                        "completion": json.loads(r["completion"]) if r["completion"] else None} for r in rows]
+
+
+def linked_runs(store: Store, run_id: str) -> dict[str, str]:
+    """phase (train-0, train-1, ..., holdout) -> id of the eval run that generate run made for it."""
+    _Log(store, run_id)
+    rows = store.execute("SELECT step, data FROM generate_steps WHERE run_id=? AND step LIKE 'eval-%'",
+                         (run_id,)).fetchall()
+    found = {r["step"].removeprefix("eval-"): json.loads(r["data"])["run_id"] for r in rows}
+    order = lambda phase: (phase == "holdout", int(phase.split("-")[-1]) if phase.startswith("train-") else 0)  # noqa: E731
+    return {phase: found[phase] for phase in sorted(found, key=order)}
+
+
+def generate_step(store: Store, run_id: str, step: str) -> dict | None:
+    """What one step of a generate run stored (source, cases, split, draft-N, write), if it ran."""
+    return _Log(store, run_id).get(step)
 
 
 # --- inputs ------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from harness.config import load_config
 from harness.paths import data_dir
-from harness.report.model import ReportRun, ReportTrial
+from harness.errors import UserError
+from harness.report.model import GenerateRunView, LinkedRunView, ReportRun, ReportTrial, TeacherCallView
 from harness.results import CheckResult, Finding
 from harness.store import RunRow, Store, TrialRow
 
@@ -60,6 +61,10 @@ def trial_view(trial: TrialRow, run: RunRow, *, root: Path) -> ReportTrial:
 
 def report_run(store: Store, run_id: str) -> ReportRun:
     run = store.get_run(run_id)
+    if run.kind == "generate":
+        # Its trials live in the eval runs it made; an empty table would say nothing.
+        raise UserError(f"run {run.id}: a generate run, with no trials of its own; `kernelgrade runs show "
+                        f"{run.id}` lists the eval runs that hold them")
     root = data_dir()
     trials = store.trials(run.id)
     levels = {t.grade.get("level") for t in trials if t.grade}
@@ -75,3 +80,38 @@ def report_run(store: Store, run_id: str) -> ReportRun:
                f"run status: {run.status}"],
         trials=[trial_view(t, run, root=root) for t in trials],
     )
+
+
+def _linked_view(store: Store, phase: str, run_id: str) -> LinkedRunView:
+    if run_id not in set(store.iter_run_ids()):
+        return LinkedRunView(phase=phase, run_id=run_id, status="missing")
+    trials = store.trials(run_id)
+    view = LinkedRunView(phase=phase, run_id=run_id, status=store.get_run(run_id).status, trials=len(trials),
+                         errors=sum(t.status == "error" for t in trials))
+    for t in trials:
+        verdict = (t.grade or {}).get("score", {}).get("verdict")
+        if verdict in ("pass", "fail"):
+            view.graded[t.arm] = view.graded.get(t.arm, 0) + 1
+            view.passed[t.arm] = view.passed.get(t.arm, 0) + (verdict == "pass")
+    return view
+
+
+def generate_view(store: Store, run_id: str) -> GenerateRunView:
+    """What a generate run holds: its options, teacher calls, split, outputs and linked eval runs."""
+    from harness.generate import generate_step, linked_runs, teacher_calls
+
+    run = store.get_run(run_id)
+    if run.kind != "generate":
+        raise UserError(f"run {run.id}: a {run.kind} run, not a generate run")
+    split = generate_step(store, run.id, "split") or {}
+    written = generate_step(store, run.id, "write") or {}
+    calls = [TeacherCallView(step=c["step"], attempt=c["attempt"], status=c["status"], problem=c["problem"],
+                             output_tokens=(c["completion"] or {}).get("output_tokens"))
+             for c in teacher_calls(store, run.id)]
+    return GenerateRunView(
+        run_id=run.id, created=datetime.fromisoformat(run.created), status=run.status, task=run.config["task"],
+        teacher=run.config["teacher"], students=run.config["students"], name=run.config.get("name"),
+        source=(generate_step(store, run.id, "source") or {}).get("kind", "none"),
+        train_cases=split.get("train", []), holdout_cases=split.get("holdout", []),
+        skill_path=written.get("skill_path"), cases_path=written.get("cases_path"), teacher_calls=calls,
+        eval_runs=[_linked_view(store, phase, rid) for phase, rid in linked_runs(store, run.id).items()])

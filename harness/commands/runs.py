@@ -7,11 +7,15 @@ import sqlite3
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from harness.errors import UserError
+
+if TYPE_CHECKING:
+    from harness.store import RunRow, Store
 
 runs_app = typer.Typer(help="Stored runs: list (default), show, compare, export, import.",
                        invoke_without_command=True, no_args_is_help=False)
@@ -47,13 +51,35 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is
               as_json: bool = typer.Option(False, "--json"),
               junit: Path = typer.Option(None, "--junit"),
               html: Path = typer.Option(None, "--html")) -> None:
-    """Show one run's results table (or JSON / JUnit / HTML)."""
+    """Show one run's results table (or JSON / JUnit / HTML).
+
+    A generate run has no trials of its own: it is shown as its teacher calls and the
+    eval runs it made (each shown in full with `runs show` on its id)."""
     from harness.commands._render import report_and_gate
     from harness.store import Store
 
     store = Store()
-    report_and_gate(store, store.get_run(run_id).id, as_json=as_json, junit=junit, html=html,
-                    fail_under=None, min_lift=None)
+    run = store.get_run(run_id)
+    if run.kind == "generate":
+        _show_generate(store, run.id, as_json=as_json, files=[f for f in (junit, html) if f])
+        return
+    report_and_gate(store, run.id, as_json=as_json, junit=junit, html=html, fail_under=None, min_lift=None)
+
+
+def _show_generate(store: Store, run_id: str, *, as_json: bool, files: list[Path]) -> None:
+    from harness.commands._render import console
+    from harness.report.terminal import render_generate
+    from harness.runview import generate_view
+
+    view = generate_view(store, run_id)
+    if files:
+        holdout = next((r.run_id for r in view.eval_runs if r.phase == "holdout"), "RUN_ID")
+        raise UserError(f"run {run_id}: a generate run; --junit / --html report trials, which are in its "
+                        f"eval runs (e.g. kernelgrade runs show {holdout} --html F)")
+    if as_json:
+        print(view.model_dump_json(indent=2))
+    else:
+        render_generate(view, console)
 
 
 @runs_app.command("compare")

@@ -123,6 +123,56 @@ class ReportRun(BaseModel):
         return [a for a in ARMS if a in present]
 
 
+class LinkedRunView(BaseModel):
+    """One eval run a generate run made; its trials are in that run (kernelgrade runs show RUN_ID)."""
+
+    phase: str
+    """train-N (refinement: picks the skill) or holdout (the verdict)."""
+    run_id: str
+    status: str
+    """running | finished | interrupted, or "missing" when the run is not in this store."""
+    trials: int = 0
+    errors: int = 0
+    passed: dict[str, int] = Field(default_factory=dict)
+    """Arm -> trials graded pass."""
+    graded: dict[str, int] = Field(default_factory=dict)
+    """Arm -> trials graded pass or fail (the pass rate's denominator)."""
+
+
+class TeacherCallView(BaseModel):
+    """One stored teacher call of a generate run."""
+
+    step: str
+    attempt: int
+    status: str
+    """pending | answered | ok | invalid | error"""
+    problem: str | None = None
+    """Why the answer was refused, or the call's error."""
+    output_tokens: int | None = None
+
+
+class GenerateRunView(BaseModel):
+    """A generate run as `runs show` presents it: it holds no trials of its own."""
+
+    run_id: str
+    created: datetime | None = None
+    status: str
+    task: str
+    teacher: str
+    students: list[str]
+    name: str | None = None
+    """The skill's name."""
+    source: str = "none"
+    """What --from gave: none | skill | trace."""
+    train_cases: list[str] = Field(default_factory=list)
+    holdout_cases: list[str] = Field(default_factory=list)
+    skill_path: str | None = None
+    cases_path: str | None = None
+    """Where the skill and cases were written; None until the run wrote them."""
+    teacher_calls: list[TeacherCallView] = Field(default_factory=list)
+    eval_runs: list[LinkedRunView] = Field(default_factory=list)
+
+
 def _read_text(path: Path) -> tuple[str | None, bool]:
     data = path.read_bytes()
     if b"\0" in data[:4096]:

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.report.compare import CompareResult
-from harness.report.model import ReportRun
+from harness.report.model import GenerateRunView, ReportRun
 from harness.report.summary import (
     RATE_COLUMNS, UPSKILL_RULE_LABEL, ArmSummary, Rate, SpeedupSummary, Summary, summarize,
 )
@@ -172,6 +172,35 @@ def render_terminal(run: ReportRun, console: Console, *, summary: Summary | None
     summary = summary or summarize(run)
     render_summary(run, summary, console)
     return summary
+
+
+def render_generate(view: GenerateRunView, console: Console) -> None:
+    """A generate run: what it was asked, its teacher calls, and the eval runs holding its trials."""
+    console.print(escape(f"generate run {view.run_id}: {view.task!r}; teacher {view.teacher}, students "
+                         f"{', '.join(view.students)}; run status: {view.status}"), highlight=False)
+    console.print(escape(f"source: {view.source}; cases: {len(view.train_cases)} train, "
+                         f"{len(view.holdout_cases)} held out"), highlight=False)
+    calls = _table(f"Teacher calls ({len(view.teacher_calls)})", ("step", "attempt", "status", "output tokens",
+                                                                  "problem"))
+    for c in view.teacher_calls:
+        calls.add_row(c.step, str(c.attempt), c.status, "-" if c.output_tokens is None else str(c.output_tokens),
+                      escape(c.problem or ""))
+    console.print(calls)
+    runs = _table("Eval runs made by this generate run (their trials: kernelgrade runs show RUN_ID)",
+                  ("phase", "run", "status", "trials", "errors", "pass baseline", "pass with skill"))
+    for r in view.eval_runs:
+        rates = [f"{r.passed.get(arm, 0)}/{r.graded[arm]}" if r.graded.get(arm) else "-"
+                 for arm in ("baseline", "with_skill")]
+        runs.add_row(r.phase, r.run_id, r.status, str(r.trials), str(r.errors), *rates)
+    console.print(runs)
+    holdout = next((r for r in view.eval_runs if r.phase == "holdout"), None)
+    if holdout is not None:
+        console.print(f"the verdict (held-out cases only): kernelgrade runs show {holdout.run_id}", highlight=False)
+    else:
+        resume = f" (resume with: kernelgrade generate --resume {view.run_id})" if view.status == "interrupted" else ""
+        console.print(f"no held-out eval run yet, so no verdict{resume}", highlight=False)
+    if view.skill_path:
+        console.print(escape(f"wrote {view.skill_path} and {view.cases_path}"), highlight=False)
 
 
 def render_compare(result: CompareResult, console: Console) -> None:
