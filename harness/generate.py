@@ -53,7 +53,7 @@ from harness.store import Store, now
 log = logging.getLogger(__name__)
 
 __all__ = ["GenerateOptions", "GenerateResult", "GenerateHooks", "start_generate", "run_generate",
-           "StudentCallsFailed", "teacher_calls", "linked_runs", "generate_step"]
+           "StudentCallsFailed", "teacher_calls", "linked_runs", "generate_step", "copy_generate_log"]
 
 DEFAULT_MAX_SKILL_TOKENS = 600
 #: Context the teacher is assumed to have when --teacher-context is not given.
@@ -274,6 +274,18 @@ def linked_runs(store: Store, run_id: str) -> dict[str, str]:
 def generate_step(store: Store, run_id: str, step: str) -> dict | None:
     """What one step of a generate run stored (source, cases, split, draft-N, write), if it ran."""
     return _Log(store, run_id).get(step)
+
+
+def copy_generate_log(src: Store, dst: Store, run_id: str) -> None:
+    """A generate run's teacher calls and step results, from one store into another (runs
+    export / import); the calls keep their order. The run row itself is copied by Store.copy_run."""
+    for store in (src, dst):
+        _Log(store, run_id)  # creates the tables where they are missing
+    for table, order in (("teacher_calls", "id"), ("generate_steps", "step")):
+        for row in src.execute(f"SELECT * FROM {table} WHERE run_id=? ORDER BY {order}", (run_id,)).fetchall():
+            data = {k: row[k] for k in row.keys() if k != "id"}
+            dst.execute(f"INSERT INTO {table} ({','.join(data)}) VALUES ({','.join('?' * len(data))})",
+                        tuple(data.values()))
 
 
 # --- inputs ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ Grades are appended, never overwritten: the latest grade of a trial is current.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sqlite3
@@ -136,6 +137,40 @@ class Store:
         with self._lock:
             return self._db.execute(sql, args)
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All statements inside (this thread's, under the lock) commit together or not at all."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def copy_run(self, run_id: str, into: Store) -> None:
+        """Copy a run, its trials and every grade (history included) into another store, as
+        they are; trial ids are renumbered there. Wrap in `into.transaction()` for all-or-nothing."""
+        run = self.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if run is None:
+            raise UserError(f"run {run_id!r}: not found in {self.path}")
+        trials = self.execute("SELECT * FROM trials WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
+        grades = self.execute("SELECT g.* FROM grades g JOIN trials t ON t.id = g.trial_id WHERE t.run_id=?"
+                              " ORDER BY g.id", (run_id,)).fetchall()
+        into.execute(f"INSERT INTO runs ({','.join(run.keys())}) VALUES ({','.join('?' * len(run))})", tuple(run))
+        new_ids: dict[int, int] = {}
+        for t in trials:
+            cols = [c for c in t.keys() if c != "id"]
+            cur = into.execute(f"INSERT INTO trials ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                               tuple(t[c] for c in cols))
+            new_ids[t["id"]] = int(cur.lastrowid)
+        for g in grades:
+            row = dict(g) | {"trial_id": new_ids[g["trial_id"]]}
+            del row["id"]
+            into.execute(f"INSERT INTO grades ({','.join(row)}) VALUES ({','.join('?' * len(row))})",
+                         tuple(row.values()))
+
     # runs -----------------------------------------------------------------
     def create_run(self, *, kind: str, config: dict, env: dict, skill: dict | None,
                    cases: list[dict], run_id: str | None = None) -> str:
@@ -174,17 +209,11 @@ class Store:
     # trials ---------------------------------------------------------------
     def add_trials(self, run_id: str, keys: list[tuple[str, str, str, int]]) -> None:
         """Insert (case_id, model, arm, run_index) rows as pending; existing rows are kept."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO trials (run_id, case_id, model, arm, run_index, status, updated)"
-                    " VALUES (?,?,?,?,?, 'pending', ?)",
-                    [(run_id, c, m, a, i, now()) for c, m, a, i in keys])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self.transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO trials (run_id, case_id, model, arm, run_index, status, updated)"
+                " VALUES (?,?,?,?,?, 'pending', ?)",
+                [(run_id, c, m, a, i, now()) for c, m, a, i in keys])
 
     def record_prompt(self, trial_id: int, prompt: dict, prompt_sha256: str, request: dict) -> None:
         self.execute("UPDATE trials SET prompt=?, prompt_sha256=?, request=?, updated=? WHERE id=?",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.generate import GenerateOptions, linked_runs, run_generate, start_generate
+from harness.generate import GenerateOptions, generate_step, linked_runs, run_generate, start_generate, teacher_calls
 from harness.store import Store
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fixtures.teacher.scripted import ScriptedTeacher, canned, echo_student
@@ -68,3 +68,45 @@ def test_runs_show_of_a_generate_run_lists_its_teacher_calls_and_eval_runs(gener
     assert out.returncode == 2 and phases["holdout"] in out.stderr and "Traceback" not in out.stderr
     out = _cli("runs", "compare", generate_run, phases["holdout"])
     assert out.returncode == 2 and "a generate run" in out.stderr
+
+
+def _snapshot(store: Store, run_id: str) -> dict:
+    """Everything stored for a generate run and its eval runs, without store-local ids."""
+    def trial(t):
+        return t.model_dump(exclude={"id", "graded"})
+
+    def grades(run):
+        rows = store.execute("SELECT t.case_id, t.model, t.arm, t.run_index, g.graded, g.level, g.device, g.verdict,"
+                             " g.grade, g.version FROM grades g JOIN trials t ON t.id = g.trial_id"
+                             " WHERE t.run_id=? ORDER BY g.id", (run,)).fetchall()
+        return [tuple(r) for r in rows]
+
+    runs = {run_id: store.get_run(run_id), **{r: store.get_run(r) for r in linked_runs(store, run_id).values()}}
+    return {
+        "runs": {r: run.model_dump() for r, run in runs.items()},
+        "trials": {r: sorted((trial(t) for t in store.trials(r)), key=str) for r in runs},
+        "grades": {r: grades(r) for r in runs},
+        "teacher_calls": [{k: v for k, v in c.items() if k != "id"} for c in teacher_calls(store, run_id)],
+        "steps": {s: generate_step(store, run_id, s)
+                  for s in ("source", "cases", "split", "draft-0", "draft-1", "write", "eval-holdout")},
+    }
+
+
+def test_export_then_import_of_a_generate_run_loses_nothing(generate_run: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _snapshot(Store(), generate_run)
+    assert len(before["teacher_calls"]) == 4 and all(c["request"]["user"] for c in before["teacher_calls"])
+    archive = tmp_path / "generate.tar"
+    out = _cli("runs", "export", generate_run, "-o", str(archive))
+    assert out.returncode == 0, out.stderr
+
+    monkeypatch.setenv("KERNELGRADE_HOME", str(tmp_path / "elsewhere"))  # another machine's store
+    out = _cli("runs", "import", str(archive))
+    assert out.returncode == 0, out.stderr
+    after = _snapshot(Store(), generate_run)
+    assert after["teacher_calls"] == before["teacher_calls"]  # prompts, answers, verdicts, in order
+    assert after["steps"] == before["steps"]
+    assert after == before
+    assert _cli("runs", "show", generate_run).returncode == 0
+    assert _cli("runs", "import", str(archive)).returncode == 2  # already there: refused, nothing doubled
+    assert len(teacher_calls(Store(), generate_run)) == 4

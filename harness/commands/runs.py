@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import tarfile
 import tempfile
 from pathlib import Path
@@ -104,40 +103,57 @@ def runs_compare(a: str, b: str, as_json: bool = typer.Option(False, "--json"),
             raise GateFailed(f"lift below {min_lift} for: " + ", ".join(f"{r.model}/{r.arm}" for r in low))
 
 
+def _with_linked(store: Store, run: RunRow) -> list[str]:
+    """The run's id, then those of the eval runs a generate run made (they hold its trials)."""
+    if run.kind != "generate":
+        return [run.id]
+    from harness.generate import linked_runs
+
+    return [run.id, *linked_runs(store, run.id).values()]
+
+
+def _copy(src: Store, dst: Store, run_ids: list[str]) -> None:
+    """Runs with their trials and grades, plus a generate run's teacher calls and steps: all or nothing."""
+    from harness.generate import copy_generate_log
+
+    with dst.transaction():
+        for run_id in run_ids:
+            src.copy_run(run_id, dst)
+            if src.get_run(run_id).kind == "generate":
+                copy_generate_log(src, dst, run_id)
+
+
 @runs_app.command("export")
 def runs_export(run_id: str, output: Path = typer.Option(..., "--output", "-o", help="F.tar to write.")) -> None:
-    """Pack a run (its rows and artifacts) into a tar file, e.g. to rescore it on an H100 node."""
+    """Pack a run (its rows and artifacts) into a tar file, e.g. to rescore it on an H100 node.
+
+    A generate run is packed with its teacher calls, its steps and the eval runs it made."""
     from harness.paths import data_dir
     from harness.store import Store
 
     store = Store()
     run = store.get_run(run_id)
+    run_ids = _with_linked(store, run)
     with tempfile.TemporaryDirectory() as tmp:
         sub = Path(tmp) / "runs.sqlite"
         out = Store(sub)
-        out.create_run(kind=run.kind, config=run.config, env=run.env, skill=run.skill, cases=run.cases, run_id=run.id)
+        _copy(store, out, run_ids)
         out.close()
-        src = sqlite3.connect(store.path)
-        dst = sqlite3.connect(sub)
-        cols = "id, run_id, case_id, model, arm, run_index, status, prompt, prompt_sha256, request, completion, error, calls, updated"
-        dst.executemany(f"INSERT INTO trials ({cols}) VALUES ({','.join('?' * 14)})",
-                        src.execute(f"SELECT {cols} FROM trials WHERE run_id=?", (run.id,)).fetchall())
-        dst.executemany("INSERT INTO grades (trial_id, graded, level, device, verdict, grade, version) VALUES (?,?,?,?,?,?,?)",
-                        src.execute("SELECT g.trial_id, g.graded, g.level, g.device, g.verdict, g.grade, g.version "
-                                    "FROM grades g JOIN trials t ON t.id=g.trial_id WHERE t.run_id=?", (run.id,)).fetchall())
-        dst.commit()
-        dst.close()
         with tarfile.open(output, "w") as tar:
             tar.add(sub, arcname="runs.sqlite")
-            art = data_dir() / "artifacts" / run.id
-            if art.is_dir():
-                tar.add(art, arcname=f"artifacts/{run.id}")
-    print(f"exported {run.id} to {output}")
+            for rid in run_ids:
+                art = data_dir() / "artifacts" / rid
+                if art.is_dir():
+                    tar.add(art, arcname=f"artifacts/{rid}")
+    extra = f" with its {len(run_ids) - 1} eval run(s) and teacher calls" if run.kind == "generate" else ""
+    print(f"exported {run.id}{extra} to {output}")
 
 
 @runs_app.command("import")
 def runs_import(archive: Path) -> None:
-    """Import a run exported with `runs export` (trial ids are renumbered)."""
+    """Import runs exported with `runs export` (trial ids are renumbered)."""
+    import shutil
+
     from harness.paths import data_dir
     from harness.store import Store
 
@@ -146,31 +162,16 @@ def runs_import(archive: Path) -> None:
     store = Store()
     with tempfile.TemporaryDirectory() as tmp, tarfile.open(archive) as tar:
         tar.extractall(tmp, filter="data")
-        src_store = Store(Path(tmp) / "runs.sqlite")
-        (run_id,) = list(src_store.iter_run_ids())
-        run = src_store.get_run(run_id)
-        if any(r == run_id for r in store.iter_run_ids()):
-            raise UserError(f"run {run_id} already exists here")
-        store.create_run(kind=run.kind, config=run.config, env=run.env, skill=run.skill, cases=run.cases, run_id=run.id)
-        imported = src_store.trials(run_id)
-        key = lambda t: (t.case_id, t.model, t.arm, t.run_index)  # noqa: E731
-        store.add_trials(run_id, [key(t) for t in imported])
-        new_ids = {key(t): t.id for t in store.trials(run_id)}
-        for t in imported:
-            new_id = new_ids[key(t)]
-            if t.prompt:
-                store.record_prompt(new_id, t.prompt, t.prompt_sha256 or "", t.request or {})
-            if t.completion:
-                store.record_completion(new_id, t.completion)
-            elif t.error:
-                store.record_error(new_id, t.error)
-            if t.grade:
-                store.record_grade(new_id, level=t.grade.get("level", "text"), device=t.grade.get("device", "cuda"),
-                                   verdict=t.grade["score"]["verdict"], grade=t.grade, version="imported")
-        store.set_run_status(run_id, run.status)
-        art = Path(tmp) / "artifacts" / run_id
-        if art.is_dir():
-            import shutil
-
-            shutil.copytree(art, data_dir() / "artifacts" / run_id, dirs_exist_ok=True)
-    print(f"imported {run_id}")
+        src = Store(Path(tmp) / "runs.sqlite")
+        run_ids = list(src.iter_run_ids())
+        here = set(store.iter_run_ids())
+        clash = [r for r in run_ids if r in here]
+        if clash:
+            raise UserError(f"run {clash[0]} already exists here")
+        _copy(src, store, run_ids)
+        for rid in run_ids:
+            art = Path(tmp) / "artifacts" / rid
+            if art.is_dir():
+                shutil.copytree(art, data_dir() / "artifacts" / rid, dirs_exist_ok=True)
+        src.close()
+    print(f"imported {', '.join(run_ids)}")
