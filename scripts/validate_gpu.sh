@@ -77,7 +77,7 @@ for f in files:
         print(f"| {path.stem} | {out['exit_code']} | {checks} | {fmt(run.get('max_abs_err'), '.3g')} | "
               f"{fmt(sp.get('speedup'), '.2f')} | {fmt(sp.get('candidate_median_us'), '.2f')} | "
               f"{fmt(sp.get('reference_median_us'), '.2f')} | {fmt(bw and 100 * bw, '.1f')} | "
-              f"{fmt(sp.get('gflops'), '.0f')} | {bad[:200]} |")
+              f"{fmt(sp.get('gflops'), '.4g')} | {bad[:200]} |")
     else:
         name = path.stem.removeprefix("cheat-")
         expected = (Path("kernels_reference/cheats") / name / "EXPECTED.txt").read_text().strip()

@@ -180,6 +180,23 @@ def test_text_table_aligns_columns() -> None:
                                 "FAIL:", "spread", "2.5%", ">", "2%"]
 
 
+def test_measure_alternates_ours_and_do_bench() -> None:
+    """The per-repeat order swaps, so neither side always runs right after the other."""
+    from types import SimpleNamespace
+
+    session = gt.OpSession.__new__(gt.OpSession)  # skip the checks: they need a CUDA device
+    session.op = "rmsnorm"
+    session.args = SimpleNamespace(repeats=3)
+    session.plan = SimpleNamespace(timing=SimpleNamespace(shape=[4096, 8192], dtype="bfloat16"))
+    order: list[str] = []
+    session.ours_ns = lambda: order.append("ours") or 1000.0 * len(order)
+    session.bench_ns = lambda repeat: order.append(f"bench{repeat}") or 500.0 * len(order)
+    row = session.measure()
+    assert order == ["ours", "bench0", "bench1", "ours", "ours", "bench2"]
+    assert row.ours_ns == [1000.0, 4000.0, 5000.0] and row.bench_ns == [1000.0, 1500.0, 3000.0]
+    assert (row.op, row.shape, row.dtype) == ("rmsnorm", "4096x8192", "bfloat16")
+
+
 # ----------------------------------------------------------------------------- on a GPU
 
 
