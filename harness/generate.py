@@ -267,7 +267,10 @@ def linked_runs(store: Store, run_id: str) -> dict[str, str]:
     rows = store.execute("SELECT step, data FROM generate_steps WHERE run_id=? AND step LIKE 'eval-%'",
                          (run_id,)).fetchall()
     found = {r["step"].removeprefix("eval-"): json.loads(r["data"])["run_id"] for r in rows}
-    order = lambda phase: (phase == "holdout", int(phase.split("-")[-1]) if phase.startswith("train-") else 0)  # noqa: E731
+
+    def order(phase: str) -> tuple[bool, int]:  # train-0, train-1, ..., train-10, then holdout
+        return phase == "holdout", int(phase.removeprefix("train-")) if phase.startswith("train-") else 0
+
     return {phase: found[phase] for phase in sorted(found, key=order)}
 
 
