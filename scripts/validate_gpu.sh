@@ -35,8 +35,13 @@ say() { printf '%s\n' "$*" | tee -a "$report"; }
 : > "$report"
 say "# kernelgrade GPU validation"
 say ""
-say "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: $(hostname)"
-say "- commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (uncommitted changes)')"
+if commit=$(git rev-parse HEAD 2>/dev/null); then
+  git diff --quiet HEAD -- || commit+=" (with uncommitted changes)"
+else
+  commit="unknown (not a git checkout)"
+fi
+say "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: $(uname -n)"
+say "- commit: $commit"
 say "- $("$py" -c 'import sys, torch; print(f"Python {sys.version.split()[0]}, torch {torch.__version__} (CUDA {torch.version.cuda}), device {torch.cuda.get_device_name(0)}")')"
 say "- nvcc: $("$py" -c 'from sandbox.toolchain import find_nvcc, tool_version as v; t = find_nvcc(); print(f"{t.path}: {(v(t.path) or chr(63)).splitlines()[-1]}" if t else "not found")' 2>&1 | tail -n 1)"
 say "- raw outputs: $raw/"
@@ -136,7 +141,7 @@ if [[ -s $raw/timing.md ]]; then say "$(cat "$raw/timing.md")"; else say '```'; 
 
 say ""
 if ((${#failed[@]})); then
-  say "## Result: FAILED: $(IFS=';'; echo "${failed[*]}")"
+  say "## Result: FAILED: $(printf '%s; ' "${failed[@]}")"
   exit 1
 fi
 say "## Result: every step held"
