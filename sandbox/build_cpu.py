@@ -26,6 +26,7 @@ from sandbox.builder_files import REGISTRATION_H, extension_name, ops_py
 from sandbox.cache import BuildCache, content_key, read_tree
 from sandbox.exec import run_sandboxed
 from sandbox.limits import Limits
+from sandbox.toolchain import required_cxx_std
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def _toolchain() -> dict[str, object]:
         "torch": torch.__version__,
         "abi": int(torch._C._GLIBCXX_USE_CXX11_ABI),
         "includes": cpp_extension.include_paths(),
+        "cxx_std": required_cxx_std(Path(cpp_extension.include_paths()[0])),
         "libdirs": cpp_extension.library_paths(),
         "python_include": sysconfig.get_paths()["include"],
         "python": sys.version.split()[0],
@@ -78,7 +80,7 @@ def _toolchain() -> dict[str, object]:
 
 
 def _flags(ext: str, project: ProjectInfo, tc: dict, include_dir: str) -> list[str]:
-    flags = ["-O3", "-std=c++17", "-fPIC", "-shared", "-fopenmp", "-DCPU_KERNEL",
+    flags = ["-O3", f"-std={tc['cxx_std']}", "-fPIC", "-shared", "-fopenmp", "-DCPU_KERNEL",
              f"-DTORCH_EXTENSION_NAME={ext}", f"-D_GLIBCXX_USE_CXX11_ABI={tc['abi']}",
              "-I", include_dir, "-I", "src", "-I", "src/torch-ext"]
     for kernel in project.kernels_for("cpu"):
@@ -164,12 +166,9 @@ def build_cpu_extension(project: ProjectInfo, *, artifacts: Path, sandbox: str =
         (tmp / "build.log").write_text(text)
         return result.ok and so.is_file()
 
-    entry, hit = BuildCache("cpu_ext").get_or_build(base_key, build)
-    log_text = (entry / "build.log").read_text() if entry and (entry / "build.log").exists() else ""
+    entry, hit, log_text = BuildCache("cpu_ext").build_logged(base_key, build, "build.log")
     log_path.write_text(log_text)
-    if entry is None or not (entry / ".complete").exists():
-        if entry is not None and entry.exists():
-            shutil.rmtree(entry, ignore_errors=True)  # failed builds are not cached
+    if entry is None:
         if "killed after" in log_text:
             reason = f"g++ timed out after {timeout_s:g} s"
         else:

@@ -7,9 +7,10 @@ and assembles the same package layout as the CPU build: a copy of torch-ext/<nam
 the .so and a generated `_ops.py`. Cached by the objects' content; the linker runs
 in sandbox/.
 
-This runs only with `--level run --device cuda`: CPU machines (and CI) have no CUDA
-build of torch to link against; there the link is exercised by a test that checks the
-command and, with the CPU torch, that a shared object and package come out.
+It runs wherever torch is a CUDA build, GPU or not: below `--level run` the compile
+check then loads the result once without a GPU (sandbox/load_probe.py). With a CPU
+build of torch nothing is linked; a test links against the CPU torch's libraries only
+to check the objects, the package layout and the module entry point.
 """
 
 from __future__ import annotations
@@ -101,12 +102,9 @@ def link_cuda_extension(project: ProjectInfo, units: list[dict], ext_name: str, 
         (tmp / "link.log").write_text("$ " + " ".join(cmd) + "\n" + result.stdout + result.stderr)
         return result.ok and (tmp / so_rel).is_file()
 
-    entry, hit = BuildCache("cuda_ext").get_or_build(key, build)
-    text = (entry / "link.log").read_text() if entry and (entry / "link.log").exists() else ""
+    entry, hit, text = BuildCache("cuda_ext").build_logged(key, build, "link.log")
     log_path.write_text(text)
-    if entry is None or not (entry / ".complete").exists():
-        if entry is not None and entry.exists():
-            shutil.rmtree(entry, ignore_errors=True)  # failed links are not cached
+    if entry is None:
         last = [ln for ln in text.splitlines() if ln.strip()][-1:] or ["no output"]
         return CudaBuild(ok=False, package_dir=None, ext_name=ext_name, reason=f"link failed: {last[0][:300]}",
                          log_path=log_path)

@@ -84,3 +84,15 @@ class BuildCache:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
+
+    def build_logged(self, key: str, build: Callable[[Path], bool], log_name: str) -> tuple[Path | None, bool, str]:
+        """get_or_build for builds that write `log_name`: (entry or None when the build
+        failed, hit, the log's text). A failed build's temp folder is removed here, after
+        its log is read, so failures are never cached and never left behind."""
+        entry, hit = self.get_or_build(key, build)
+        log = entry / log_name if entry is not None else None
+        text = log.read_text(errors="replace") if log is not None and log.is_file() else ""
+        if entry is not None and not (entry / ".complete").exists():
+            shutil.rmtree(entry, ignore_errors=True)
+            entry = None
+        return entry, hit, text

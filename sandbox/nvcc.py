@@ -453,6 +453,8 @@ class Includes:
     math_headers: Path | None = None
     cuda: list[Path] = field(default_factory=list)
     """The toolkit's include dir, for host-compiled sources that include CUDA headers."""
+    cxx_std: str = "c++17"
+    """The language standard the torch headers require (torch 2.14 needs C++20)."""
 
     def external(self, *, host: bool) -> list[str]:
         dirs = [*self.torch, *([self.python] if self.python else []),
@@ -499,12 +501,16 @@ def _user_flags(flags: list[str], key: str, plan: Plan) -> list[str]:
     return kept
 
 
+def _with_std(base: list[str], std: str) -> list[str]:
+    return [f"-std={std}" if f.startswith("-std=") else f for f in base]
+
+
 def plan_cuda(project, *, ext_name: str, includes: Includes,
               requested: list[str] | None = None) -> Plan:
     """Units for every CUDA kernel source and the torch binding (with -DCUDA_KERNEL).
 
     `project` is a harness.project.ProjectInfo. Flags follow kernel-builder: gencode per
-    capability, C++17, relaxed constexpr, FP8 enabled for sm_89+, the extension name,
+    capability, C++17 (C++20 where torch requires it), relaxed constexpr, FP8 enabled for sm_89+, the extension name,
     registration.h on the include path (kg_include/ in the workspace)."""
     plan = Plan()
     cuda_kernels = project.kernels_for("cuda")
@@ -514,6 +520,7 @@ def plan_cuda(project, *, ext_name: str, includes: Includes,
     if not cuda_kernels:
         return plan
     plan.needs_torch = project.has_torch
+    nvcc_base, cxx_base = _with_std(NVCC_BASE, includes.cxx_std), _with_std(CXX_BASE, includes.cxx_std)
     torch_defs = [*TORCH_DEFINES, f"-DTORCH_EXTENSION_NAME={ext_name}"] if project.has_torch else []
     all_targets: dict[str, Target] = {}
     for kernel in cuda_kernels:
@@ -534,13 +541,13 @@ def plan_cuda(project, *, ext_name: str, includes: Includes,
         for src in kernel.src:
             if not src.endswith(".cu"):
                 continue  # headers are included, .cpp in a CUDA kernel is compiled by the host compiler below
-            flags = [*NVCC_BASE, *gencode, *fp8, *torch_defs, "-Isrc", *incs, "-Ikg_include",
+            flags = [*nvcc_base, *gencode, *fp8, *torch_defs, "-Isrc", *incs, "-Ikg_include",
                      *includes.external(host=False), *user, *NVCC_STATS]
             plan.units.append(CompileUnit(rel=src, compiler="nvcc", flags=flags, kind="kernel",
                                           kernel=kernel.name, arches=[t.arch for t in targets]))
         for src in kernel.src:
             if Path(src).suffix in (".cpp", ".cc", ".cxx"):
-                flags = [*CXX_BASE, *torch_defs, "-Isrc", *incs, "-Ikg_include", *includes.external(host=True),
+                flags = [*cxx_base, *torch_defs, "-Isrc", *incs, "-Ikg_include", *includes.external(host=True),
                          *strip_half_defines(kernel.cxx_flags)]
                 plan.units.append(CompileUnit(rel=src, compiler="cxx", flags=flags, kind="kernel",
                                               kernel=kernel.name))
@@ -549,12 +556,12 @@ def plan_cuda(project, *, ext_name: str, includes: Includes,
             suffix = Path(src).suffix
             if suffix == ".cu":
                 gencode = [f for t in all_targets.values() for f in t.gencode]
-                flags = [*NVCC_BASE, *gencode, *torch_defs, "-DCUDA_KERNEL", "-Isrc", "-Ikg_include",
+                flags = [*nvcc_base, *gencode, *torch_defs, "-DCUDA_KERNEL", "-Isrc", "-Ikg_include",
                          *includes.external(host=False), *NVCC_STATS]
                 plan.units.append(CompileUnit(rel=src, compiler="nvcc", flags=flags, kind="binding",
                                               kernel="torch", arches=list(all_targets)))
             elif suffix in (".cpp", ".cc", ".cxx"):
-                flags = [*CXX_BASE, *torch_defs, "-DCUDA_KERNEL", "-Isrc", "-Ikg_include",
+                flags = [*cxx_base, *torch_defs, "-DCUDA_KERNEL", "-Isrc", "-Ikg_include",
                          *includes.external(host=True)]
                 plan.units.append(CompileUnit(rel=src, compiler="cxx", flags=flags, kind="binding",
                                               kernel="torch"))

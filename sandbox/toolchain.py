@@ -141,6 +141,28 @@ def cuda_include_dirs(nvcc: Path) -> list[Path]:
 class TorchInfo:
     version: str
     include_dirs: tuple[Path, ...]
+    cxx_std: str = "c++17"
+    """What ATen.h demands of the compiler: torch 2.14 refuses anything below C++20."""
+    cuda: bool = False
+    """A CUDA build (libtorch_cuda present): it links and loads CUDA extensions, GPU or not."""
+    cuda_version: str = ""
+    """The CUDA release torch was built with ("13.0"), from torch/version.py."""
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.include_dirs[0].parent / "lib"
+
+
+def required_cxx_std(include_dir: Path) -> str:
+    """Read the standard from ATen.h's own `__cplusplus <` guard, so a newer torch that
+    raises it keeps compiling (torch.utils.cpp_extension tracks it the same way)."""
+    try:
+        text = (include_dir / "ATen" / "ATen.h").read_text(errors="replace")
+    except OSError:
+        return "c++17"
+    m = re.search(r"__cplusplus\s*<\s*(\d{4})\d\dL", text)
+    year = max(int(m.group(1)) if m else 2017, 2017)
+    return f"c++{year % 100:02d}"
 
 
 @lru_cache(maxsize=1)
@@ -160,8 +182,13 @@ def torch_info() -> TorchInfo | None:
         version = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
-    return TorchInfo(version=version,
-                     include_dirs=(include, include / "torch" / "csrc" / "api" / "include"))
+    try:
+        m = re.search(r"^cuda\b.*=\s*'([\d.]+)'", (root / "version.py").read_text(), re.MULTILINE)
+    except OSError:
+        m = None
+    return TorchInfo(version=version, include_dirs=(include, include / "torch" / "csrc" / "api" / "include"),
+                     cxx_std=required_cxx_std(include), cuda=(root / "lib" / "libtorch_cuda.so").is_file(),
+                     cuda_version=m.group(1) if m else "")
 
 
 def python_include_dir() -> Path:
@@ -182,6 +209,6 @@ def describe() -> dict[str, str]:
 
 __all__ = [
     "Tool", "TorchInfo", "cuda_home_of", "cuda_include_dirs", "describe", "find_cuobjdump",
-    "find_cxx", "find_nvcc", "find_nvdisasm", "python_include_dir", "release_of", "tool_version",
+    "find_cxx", "find_nvcc", "find_nvdisasm", "python_include_dir", "release_of", "required_cxx_std", "tool_version",
     "torch_info",
 ]

@@ -6,8 +6,22 @@
 #   KG_TORCH      torch requirement when torch is missing (default torch==2.13.0; on this
 #                 project's CPU machines that is the CPU build; GPU hosts keep their torch)
 #   KG_SYSTEM_SITE=1   let .venv see the system's packages (GPU hosts with torch preinstalled)
+#
+#   --cuda-torch  also make .venv-cuda: a CUDA build of torch (KG_CUDA_TORCH, default
+#                 torch==2.14.1, built for CUDA 13.0 like this machine's nvcc) with kernelgrade,
+#                 so compile checks link and load CUDA extensions on a machine without a GPU.
+#                 The tests use it; it costs ~5.5 GB of disk (a ~3 GB download off a mirror).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+cuda_torch=0
+for arg in "$@"; do
+  case $arg in
+    --cuda-torch) cuda_torch=1 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 start=$SECONDS
@@ -36,4 +50,19 @@ if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
 fi
 
 $py scripts/install_headers.py
+
+if [[ $cuda_torch == 1 ]]; then
+  cpy=.venv-cuda/bin/python
+  [[ -x $cpy ]] || { log "creating .venv-cuda"; python3 -m venv .venv-cuda; }
+  if ! $cpy -c "import sys, torch; sys.exit(torch.version.cuda is None)" 2>/dev/null; then
+    log "installing ${KG_CUDA_TORCH:-torch==2.14.1} (a CUDA build) into .venv-cuda"
+    $cpy -m pip --disable-pip-version-check -q install "${KG_CUDA_TORCH:-torch==2.14.1}"
+  fi
+  cstamp=.venv-cuda/.kernelgrade-installed
+  if [[ ! -f $cstamp || "$(cat "$cstamp")" != "$want" ]]; then
+    log "installing kernelgrade into .venv-cuda"
+    $cpy -m pip --disable-pip-version-check -q install -e .
+    echo "$want" > "$cstamp"
+  fi
+fi
 log "ready in $((SECONDS - start)) s"

@@ -154,6 +154,23 @@ def test_real_home_not_visible_in_bwrap(bwrap_backend, workspace: Path) -> None:
     assert host_entries - allowed, "test needs a home with something to hide"
 
 
+def test_read_only_path_reached_through_a_link_in_bwrap(bwrap_backend, workspace: Path, tmp_path: Path) -> None:
+    """A venv reached by a symbolic link (.venv -> /elsewhere/venv) is bound at its real
+    place and the link recreated, so the link's path works inside and stays read-only."""
+    real = tmp_path / "elsewhere" / "venv"
+    real.mkdir(parents=True)
+    (real / "marker.txt").write_text("through the link")
+    link = tmp_path / "outside" / ".venv"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    code = "\n".join([f"print(open({str(link / 'marker.txt')!r}).read())", "try:",
+                      f"    open({str(link / 'new.txt')!r}, 'w')", "except OSError:", "    print('READ-ONLY')"])
+    result = run_py(bwrap_backend, code, workspace, ro_paths=(link,))
+    assert result.ok, result.stderr
+    assert "through the link" in result.stdout and "READ-ONLY" in result.stdout
+    assert not (real / "new.txt").exists()
+
+
 def test_write_outside(backend, workspace: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -5,7 +5,8 @@ With `--device cpu` it also builds the CPU kernels into a loadable extension
 
 Hands over to later checks in ctx.state: "cuda_objects" (objects with SASS, for
 the sass check), "compile_units" (all unit results), "cpu_build" (the CPU build),
-"cuda_build" (at --level run on a GPU host: the linked extension, sandbox.build_cuda).
+"cuda_build" (the linked extension, sandbox.build_cuda: wherever torch is a CUDA build),
+"load_report" (below --level run: what loading it without a GPU registered, sandbox.load_probe).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def _build_env(ctx: CheckContext, plan_needs_torch: bool):
         except (RuntimeError, OSError) as err:
             return None, f"cuBLAS/cuSPARSE/cuSOLVER headers missing ({err}); run scripts/install_headers.py"
         includes.torch = list(info.include_dirs)
+        includes.cxx_std = info.cxx_std
         includes.python = toolchain.python_include_dir()
         versions["torch"] = info.version
         versions["headers"] = ",".join(f"{k}=={v}" for k, v in sorted(HEADER_WHEELS.items()))
@@ -141,29 +143,55 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
         "arches": ",".join(sorted({a for r in results for a in r.arches})),
         "sandbox": ",".join(sorted({r.backend for r in results if r.backend})) or None,
     })
-    if ctx.level == "run" and ctx.device == "cuda" and all(r.ok for r in results):
+    if ctx.device == "cuda" and all(r.ok for r in results):
         _link(ctx, project, ext, nvcc.path, findings, metrics)
     return None
 
 
 def _link(ctx: CheckContext, project: ProjectInfo, ext: str, nvcc: Path, findings: list[Finding],
           metrics: dict) -> None:
-    """On a GPU host, link the objects into the extension the run check loads."""
+    """Link the objects into the extension: for the run check to load on a GPU host, and
+    below --level run, where torch is a CUDA build, to load it once without a GPU (which
+    catches undefined symbols and missing registrations). A CPU build of torch cannot
+    link a CUDA extension: say so, never count it as done."""
     from sandbox.build_cuda import link_cuda_extension
     from sandbox.toolchain import cuda_home_of, torch_info
 
     info = torch_info()
-    if info is None:
-        findings.append(Finding(severity="error", key="link", reason="torch is not installed"))
+    if info is None or not project.has_torch:
         return
-    torch_lib = info.include_dirs[0].parent / "lib"
+    if not info.cuda:
+        metrics["loaded"] = False
+        findings.append(Finding(severity="note", key="link", reason=f"not linked or loaded: torch {info.version} is "
+                                "a CPU build (a CUDA build of torch loads the extension without a GPU)"))
+        return
+    from sandbox.toolchain import release_of, tool_version
+
+    nvcc_release = release_of(tool_version(nvcc))
+    if info.cuda_version.split(".")[0] != nvcc_release.split(".")[0]:
+        # Two CUDA runtimes in one process: the link may succeed and the load lie.
+        findings.append(Finding(severity="warning", key="link", reason=f"not linked: torch {info.version} is built "
+                                f"for CUDA {info.cuda_version or '?'}, nvcc is {nvcc_release or '?'}"))
+        return
+    cuda_home = cuda_home_of(nvcc)
     build = link_cuda_extension(project, ctx.state.get("compile_units", []), ext, artifacts=ctx.artifacts / "cuda",
-                                torch_lib=torch_lib, cuda_home=cuda_home_of(nvcc), sandbox=ctx.options.sandbox,
+                                torch_lib=info.lib_dir, cuda_home=cuda_home, sandbox=ctx.options.sandbox,
                                 timeout_s=ctx.options.compile_timeout_s)
     ctx.state["cuda_build"] = build
     metrics["link_cache_hit"] = build.cache_hit
-    if not build.ok:
+    if not build.ok or build.package_dir is None:
         findings.append(Finding(severity="error", key="link", reason=build.reason))
+        return
+    if ctx.level == "run":
+        return  # the run check loads it, on the GPU
+    from sandbox.load_probe import probe_extension
+
+    api = ctx.case.kernel.api_name if ctx.case is not None and ctx.case.kernel else None
+    report = probe_extension(build.package_dir, ext, api=api, workdir=ctx.artifacts / "cuda" / "load",
+                             sandbox=ctx.options.sandbox, extra_ro=(info.lib_dir, *([cuda_home] if cuda_home else [])))
+    metrics["loaded"] = report.ok
+    ctx.state["load_report"] = report
+    findings.append(Finding(severity="note" if report.ok else "error", key="load", reason=report.reason))
 
 
 def _cpu(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metrics: dict) -> str | None:
@@ -210,6 +238,8 @@ def check_compile(ctx: CheckContext) -> CheckResult:
     if cuda_skip is None:
         parts.append(f"{metrics.get('units', 0)} CUDA units for {metrics.get('arches') or 'no arch'}"
                      + (" (cached)" if metrics.get("cache_hit") else ""))
+        if metrics.get("loaded"):
+            parts.append("linked and loaded without a GPU")
     if ctx.device == "cpu" and cpu_skip is None:
         parts.append("CPU extension built" + (" (cached)" if metrics.get("cpu_cache_hit") else ""))
     result = CheckResult.from_findings(NAME, findings, ok_reason="; ".join(parts) or "ok", metrics=metrics,

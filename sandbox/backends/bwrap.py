@@ -101,14 +101,16 @@ def bwrap_command(
     workspace = Path(cwd).absolute()
     outer: list[str] = []
     inner: list[str] = []  # read-only paths inside the workspace: bound over it, so after it
-    for path in dict.fromkeys(Path(p).absolute() for p in ro_paths):
+    wanted = list(dict.fromkeys(Path(p).absolute() for p in ro_paths))
+    links: set[Path] = set()
+    for path in wanted:
         key = str(path)
         if key == "/usr" or key.startswith("/usr/"):
             continue  # already read-only
         if not path.exists():
             log.debug("bwrap: read-only path %s does not exist; not bound", path)
             continue
-        (inner if workspace in path.parents else outer).extend(["--ro-bind", key, key])
+        (inner if workspace in path.parents else outer).extend(_ro_bind(path, [*wanted, workspace], links))
     args += outer
     if gpu:
         for node in gpu_device_nodes():
@@ -117,6 +119,22 @@ def bwrap_command(
         args += ["--ro-bind-try", "/sys", "/sys"]
     args += ["--bind", str(workspace), str(workspace), *inner, "--chdir", str(workspace)]
     return [*args, "--", *cmd]
+
+
+def _ro_bind(path: Path, bound: list[Path], links: set[Path]) -> list[str]:
+    """Bind `path` read-only under its own name. A path through a symbolic link (a venv
+    reached by a link, say) is bound at its real place and the link is recreated, since
+    bwrap cannot mount onto a link. `links` holds the links made so far (each once)."""
+    real = path.resolve()
+    if real == path:
+        return ["--ro-bind", str(path), str(path)]
+    args = ["--ro-bind", str(real), str(real)]
+    link = next((c for c in [*reversed(path.parents), path] if c.is_symlink()), None)
+    brought = link is not None and any(b == link.parent or b in link.parent.parents for b in bound)
+    if link is not None and not brought and link not in links:  # a bound parent already shows the link
+        links.add(link)
+        args += ["--symlink", os.readlink(link), str(link)]
+    return args
 
 
 def _supports_disable_userns(exe: str) -> bool:
