@@ -137,7 +137,8 @@ def environment() -> list[str]:
 
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
-    return [f"device: {torch.cuda.get_device_name(0)} (capability {'.'.join(map(str, torch.cuda.get_device_capability(0)))})",
+    major, minor = torch.cuda.get_device_capability(0)
+    return [f"device: {torch.cuda.get_device_name(0)} (capability {major}.{minor})",
             f"torch {torch.__version__} (CUDA {torch.version.cuda}), triton {triton.__version__}, "
             f"Python {sys.version.split()[0]}",
             f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, commit {commit}"]

@@ -42,8 +42,14 @@ else
 fi
 say "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: $(uname -n)"
 say "- commit: $commit"
-say "- $("$py" -c 'import sys, torch; print(f"Python {sys.version.split()[0]}, torch {torch.__version__} (CUDA {torch.version.cuda}), device {torch.cuda.get_device_name(0)}")')"
-say "- nvcc: $("$py" -c 'from sandbox.toolchain import find_nvcc, tool_version as v; t = find_nvcc(); print(f"{t.path}: {(v(t.path) or chr(63)).splitlines()[-1]}" if t else "not found")' 2>&1 | tail -n 1)"
+versions='import sys, torch
+print(f"Python {sys.version.split()[0]}, torch {torch.__version__} (CUDA {torch.version.cuda}), "
+      f"device {torch.cuda.get_device_name(0)}")'
+nvcc='from sandbox.toolchain import find_nvcc, tool_version
+t = find_nvcc()
+print(f"{t.path}: {(tool_version(t.path) or chr(63)).splitlines()[-1]}" if t else "not found")'
+say "- $("$py" -c "$versions")"
+say "- nvcc: $("$py" -c "$nvcc" 2>&1 | tail -n 1)"
 say "- raw outputs: $raw/"
 say ""
 say '```'
