@@ -58,6 +58,13 @@ def find_math_headers(extra: list[Path] | None = None) -> Path | None:
             candidates.append(Path(base) / "cu13" / "include")
     except (ImportError, ValueError):
         pass
+    try:  # a full toolkit (the usual GPU node) has them beside cuda_runtime.h
+        from sandbox.toolchain import cuda_include_dirs, find_nvcc
+
+        nvcc = find_nvcc()
+        candidates += cuda_include_dirs(nvcc.path) if nvcc else []
+    except OSError:
+        pass
     candidates.append(default_dir())
     return next((c for c in candidates if _complete(c)), None)
 

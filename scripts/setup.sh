@@ -6,6 +6,9 @@
 #   KG_TORCH      torch requirement when torch is missing (default torch==2.13.0; on this
 #                 project's CPU machines that is the CPU build; GPU hosts keep their torch)
 #   KG_SYSTEM_SITE=1   let .venv see the system's packages (GPU hosts with torch preinstalled)
+#   KG_WHEELHOUSE=DIR  offline: install from DIR only (made by scripts/wheelhouse.py for a GPU
+#                 node with no network); skips system packages; extras default to dev
+#   KG_EXTRAS     extras to install (default dev,sass,local)
 #
 #   --cuda-torch  also make .venv-cuda: a CUDA build of torch (KG_CUDA_TORCH, default
 #                 torch==2.14.1, built for CUDA 13.0 like this machine's nvcc) with kernelgrade,
@@ -26,26 +29,39 @@ done
 log() { printf '[setup] %s\n' "$*" >&2; }
 start=$SECONDS
 
-bash scripts/install_system.sh
+pip_src=()
+if [[ -n "${KG_WHEELHOUSE:-}" ]]; then
+  [[ -d $KG_WHEELHOUSE ]] || { echo "setup.sh: KG_WHEELHOUSE=$KG_WHEELHOUSE is not a folder" >&2; exit 2; }
+  pip_src=(--no-index --find-links "$KG_WHEELHOUSE")
+  command -v bwrap >/dev/null || log "offline: bubblewrap not installed, so --sandbox auto uses the local backend"
+else
+  bash scripts/install_system.sh
+fi
 
 if [[ ! -x .venv/bin/python ]]; then
   log "creating .venv"
   if [[ "${KG_SYSTEM_SITE:-0}" == 1 ]]; then python3 -m venv --system-site-packages .venv; else python3 -m venv .venv; fi
 fi
 py=.venv/bin/python
-pip="$py -m pip --disable-pip-version-check -q"
+pip_install() { $py -m pip --disable-pip-version-check -q install "${pip_src[@]}" "$@"; }
 
 if ! $py -c "import torch" 2>/dev/null; then
+  if [[ -n "${KG_WHEELHOUSE:-}" ]]; then
+    echo "setup.sh: torch is missing and the install is offline: use KG_SYSTEM_SITE=1 on a host with torch" >&2
+    exit 1
+  fi
   log "installing ${KG_TORCH:-torch==2.13.0}"
-  $pip install "${KG_TORCH:-torch==2.13.0}"
+  pip_install "${KG_TORCH:-torch==2.13.0}"
 fi
 
-# Reinstall only when pyproject.toml changed since the last successful install.
+# Reinstall only when pyproject.toml or the extras changed since the last successful install.
 stamp=.venv/.kernelgrade-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+extras=${KG_EXTRAS:-$([[ -n "${KG_WHEELHOUSE:-}" ]] && echo dev || echo dev,sass,local)}
+want=$(cat pyproject.toml <(echo "$extras") | sha256sum | cut -d' ' -f1)
 if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
-  log "installing kernelgrade with extras dev, sass, local (llama-cpp-python builds from source: ~4 min on 2 cores)"
-  $pip install -e '.[dev,sass,local]'
+  note=""; [[ $extras == *local* ]] && note=" (llama-cpp-python builds from source: ~4 min on 2 cores)"
+  log "installing kernelgrade with extras $extras$note"
+  pip_install -e ".[$extras]"
   echo "$want" > "$stamp"
 fi
 
