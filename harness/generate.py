@@ -46,6 +46,7 @@ from harness.models.base import ChatRequest, Completion, ModelClient
 from harness.models.registry import ModelSpec, check_key, make_client, resolve
 from harness.paths import artifacts_dir, repo_root
 from harness.provenance import environment
+from harness.report.summary import LiftLine
 from harness.skills import CHARS_PER_TOKEN, SKILL_FILE, load_skill, validate_skill
 from harness.stats import MIN_DISCORDANT
 from harness.store import Store, now
@@ -145,26 +146,15 @@ class IterationResult(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-class ModelVerdict(BaseModel):
-    model: str
-    pass_baseline: float | None
-    pass_with: float | None
-    lift: float | None
-    lift_lo: float | None
-    lift_hi: float | None
-    pairs: int
-    b: int
-    c: int
-    p_value: float
-    verdict: str
-    """harness.stats.verdict_words on held-out pairs."""
+class ModelVerdict(LiftLine):
+    """The held-out lift line of one student (harness.report.summary.LiftLine: pass rates,
+    paired lift, McNemar, verdict words, upskill's rule) plus what generate decides from it."""
+
     lift_per_1k_tokens: float | None
     """Lift (pass-rate points, 0-1) per 1000 tokens of skill the student reads."""
     tokens_baseline: float | None
     tokens_with: float | None
     """Average tokens (input + output) per held-out trial in each arm."""
-    upskill_beneficial: bool
-    """upskill's rule (lift > 0.05, or lift >= 0 and token savings > 0.2), shown beside ours, labelled."""
     use: bool
     statement: str
 
@@ -748,12 +738,8 @@ def _verdicts(ctx: _Ctx, holdout_run: str, block_tokens: int) -> list[ModelVerdi
             use, statement = False, (f"the skill does NOT help {line.model} measurably: {figures}. "
                                      f"Do not use it with {line.model}.")
         base, with_ = summary.arm(line.model, "baseline"), summary.arm(line.model, "with_skill")
-        out.append(ModelVerdict(model=line.model, pass_baseline=line.pass_baseline, pass_with=line.pass_with,
-                                tokens_baseline=base.avg_total_tokens if base else None,
+        out.append(ModelVerdict(**line.model_dump(), tokens_baseline=base.avg_total_tokens if base else None,
                                 tokens_with=with_.avg_total_tokens if with_ else None,
-                                upskill_beneficial=line.upskill_beneficial,
-                                lift=line.lift, lift_lo=line.lift_lo, lift_hi=line.lift_hi, pairs=line.pairs,
-                                b=line.b, c=line.c, p_value=line.p_value, verdict=line.verdict,
                                 lift_per_1k_tokens=per_1k, use=use, statement=statement))
     return out
 
