@@ -41,6 +41,20 @@ fi
 if [[ ! -x .venv/bin/python ]]; then
   log "creating .venv"
   if [[ "${KG_SYSTEM_SITE:-0}" == 1 ]]; then python3 -m venv --system-site-packages .venv; else python3 -m venv .venv; fi
+  # python3 itself inside a venv (GPU images keep torch in one): a venv made from it sees the
+  # base interpreter's packages, not that venv's, so list its site-packages in a .pth.
+  if [[ "${KG_SYSTEM_SITE:-0}" == 1 ]]; then
+    python3 - <<'PY'
+import site, sys, sysconfig
+from pathlib import Path
+if sys.prefix != sys.base_prefix:
+    own = Path(".venv").resolve()
+    target = own / Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "_kernelgrade_outer_site.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    print(f"[setup] .venv also sees {sys.prefix}'s packages", file=sys.stderr)
+PY
+  fi
 fi
 py=.venv/bin/python
 pip_install() { $py -m pip --disable-pip-version-check -q install "${pip_src[@]}" "$@"; }

@@ -53,9 +53,16 @@ def _cuda_dirs() -> list[Path]:
     return found
 
 
+def _site_dirs() -> list[Path]:
+    """site-packages on sys.path outside the prefixes: a venv that reaches another venv's
+    packages through a .pth (scripts/setup.sh does this where torch lives in one)."""
+    return [Path(p) for p in sys.path if p.endswith(("site-packages", "dist-packages")) and Path(p).is_dir()]
+
+
 def default_ro_paths() -> list[Path]:
     """Read-only binds every command gets: the Python environment, CUDA toolkit, kernelgrade."""
-    return [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), *_cuda_dirs(), *_kernelgrade_dirs()]
+    return [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), *_site_dirs(), *_cuda_dirs(),
+            *_kernelgrade_dirs()]
 
 
 def gpu_device_nodes() -> list[str]:
