@@ -9,7 +9,12 @@ The parent does all comparisons: nothing here decides pass or fail.
 In correctness mode each call runs under
   * a TorchDispatchMode that records the ops the wrapper dispatches and poisons every
     freshly allocated floating buffer with a NaN bit pattern, and
-  * the profiler, which also sees aten ops called from inside the extension's C++ op.
+  * the profiler, which also sees aten ops called from inside the extension's C++ op and,
+    on CUDA, the stream each kernel ran on; a marker kernel launched on torch's current
+    stream before and after the call tells which stream that is.
+After the last call the outputs of earlier calls (kept alive) are compared with the copies
+taken when each call returned: one that changed was written later, i.e. the work was
+deferred across calls, and that call's record is sent again with the evidence withdrawn.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import json
+import logging
 import os
 import sys
 import time
@@ -31,8 +37,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from sandbox.child_common import POISON_BITS, ChildSpec, Pipe, flatten_outputs, make_inputs, timing_loop
 from sandbox.devices import get_device
 
+log = logging.getLogger(__name__)
 _clone = torch.Tensor.clone
+_equal = torch.equal
 _save = torch.save
+_open = builtins.open
+_json_dumps = json.dumps
 _perf_counter_ns = time.perf_counter_ns
 
 #: Fresh-allocation ops whose results are poisoned before the candidate sees them.
@@ -53,6 +63,7 @@ def _watched() -> dict[str, object]:
         "torch.load": torch.load, "torch.Tensor.clone": torch.Tensor.clone,
         "torch.Tensor.copy_": torch.Tensor.copy_, "torch.Tensor.__eq__": torch.Tensor.__eq__,
         "torch.cuda.synchronize": torch.cuda.synchronize, "torch.cuda.Event": torch.cuda.Event,
+        "torch.cuda._sleep": torch.cuda._sleep,  # the current-stream marker (sandbox/devices/cuda.py)
         "torch.Generator": torch.Generator, "torch.randn": torch.randn, "torch.manual_seed": torch.manual_seed,
         "torch.profiler.profile": torch.profiler.profile, "TorchDispatchMode": TorchDispatchMode,
         "json.dumps": json.dumps, "os.write": os.write, "builtins.open": builtins.open,
@@ -100,6 +111,59 @@ def _storage_ptr(t: torch.Tensor) -> int:
         return -1
 
 
+def _stream_of(event) -> int | None:
+    """The stream a GPU event ran on, as the profiler reports it.
+
+    torch/autograd/profiler_util.py (2.13 and 2.14.1): FunctionEvent.event_metadata.stream
+    is Kineto's "stream" field of a kernel (EventMetadata, parsed from extra_meta), and
+    FunctionEvent.device_resource_id is "Resource ID on the device (ie. stream ID)", filled
+    from _KinetoEvent.device_resource_id() in torch/autograd/profiler.py. Both are CUPTI's
+    stream id; older torch has only device_resource_id."""
+    meta = getattr(event, "event_metadata", None)
+    stream = getattr(meta, "stream", None) if meta is not None else None
+    if stream is None:
+        stream = getattr(event, "device_resource_id", None)
+    return int(stream) if isinstance(stream, int) else None
+
+
+def _current_stream(spec: ChildSpec) -> dict:
+    """torch's current stream as torch names it (for the trace file; the check uses the marker)."""
+    if spec.device != "cuda":
+        return {}
+    s = torch.cuda.current_stream()
+    return {"torch_stream_id": int(s.stream_id), "cuda_stream": int(s.cuda_stream)}
+
+
+def _same_bytes(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and \
+        _equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8))
+
+
+def written_later(kept: list[tuple[int, int, object, object]]) -> dict[int, list[int]]:
+    """Call id -> indices of its outputs that changed after the call returned.
+
+    `kept`: (call id, output index, the output tensor still alive, the CPU copy taken when
+    the call returned). An output whose buffer another call also returned is left to the
+    cached-result rule: rewriting it is what that cheat does."""
+    owners: dict[int, set[int]] = {}
+    for cid, _, value, _ in kept:
+        owners.setdefault(_storage_ptr(value), set()).add(cid)
+    changed: dict[int, list[int]] = {}
+    for cid, k, value, copy in kept:
+        if len(owners[_storage_ptr(value)]) > 1:
+            continue
+        now, _ = _plain_copy(value)
+        if now is not None and not _same_bytes(now, copy):
+            changed.setdefault(cid, []).append(k)
+    return changed
+
+
+def deferred_detail(outputs: list[int]) -> str:
+    which = ", ".join(map(str, outputs))
+    return (f"output {which} changed after the call had returned (written during a later call): the work is "
+            f"deferred or batched across calls, so a timer around one call misses it")
+
+
 def _plain_copy(value):
     """A plain CPU torch.Tensor copy (or a note of what else came back)."""
     if isinstance(value, torch.Tensor):
@@ -112,6 +176,9 @@ def _plain_copy(value):
 def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:
     kept: list[tuple[int, int]] = []  # (call id, storage ptr) of earlier outputs, kept alive
     alive: list = []
+    returned: list[tuple[int, int, object, object]] = []  # for written_later()
+    sent: dict[int, dict] = {}
+    mark = getattr(dev, "mark_current_stream", None)  # CUDA only
     for call in spec.calls:
         record: dict = {"kind": "call", "id": call.id}
         try:
@@ -121,12 +188,21 @@ def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:
             events: list[dict] = []
             if spec.trace:
                 with torch.profiler.profile(activities=dev.profiler_activities()) as prof:
+                    if mark:
+                        mark()
                     with tracer:
                         result = fn(*inputs)
-                    dev.sync()
+                    if mark:
+                        mark()
+                    dev.sync()  # device-wide: kernels on any stream are in the profile
                 for e in prof.events():
                     kind = "cuda" if str(getattr(e, "device_type", "")).endswith("CUDA") else "cpu"
-                    events.append({"name": e.name, "device": kind})
+                    events.append({"name": e.name, "device": kind,
+                                   "stream": _stream_of(e) if kind == "cuda" else None})
+                if spec.device == "cuda":  # for a reader of the artifacts; the check uses the events
+                    with _open(os.path.join(spec.out_dir, f"trace_{call.id}.json"), "w") as fh:
+                        fh.write(_json_dumps({"current_stream": _current_stream(spec),
+                                              "gpu_events": [e for e in events if e["device"] == "cuda"]}))
             else:
                 result = fn(*inputs)
                 dev.sync()
@@ -140,6 +216,7 @@ def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:
                     aliases.append(None)
                     continue
                 ptr = _storage_ptr(value)
+                returned.append((call.id, k, value, copy))
                 alias = {"input": next((i for i, p in enumerate(in_ptrs) if p is not None and p == ptr), None),
                          "earlier": next((cid for cid, p in kept if p == ptr), None)}
                 aliases.append(alias)
@@ -160,6 +237,7 @@ def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:
                           profiled=sorted({e["name"] for e in events if "::" in e["name"]}),
                           ext_ops=ext_ops, evidence=ok, evidence_detail=detail,
                           poisoned_allocs=tracer.poisoned)
+            sent[call.id] = record
         except MemoryError as err:
             record.update(status="error", error=f"out of memory: {err}"[:500])
         except Exception as err:  # noqa: BLE001 - the candidate's exception is a result
@@ -169,6 +247,17 @@ def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:
             record.update(status="error", error=msg[:1000],
                           traceback=traceback.format_exc(limit=4)[-2000:])
         pipe.send(record)
+    # A record sent again replaces the first one in the parent (sandbox/runner.py keeps the
+    # last record per call id).
+    try:
+        dev.sync()
+        late = written_later(returned)
+    except Exception as err:  # noqa: BLE001 - e.g. a sticky CUDA error; the calls' records stand
+        log.warning("outputs not re-checked after the last call: %s: %s", type(err).__name__, err)
+        return
+    for cid, outputs in late.items():
+        if cid in sent:
+            pipe.send({**sent[cid], "evidence": False, "evidence_detail": deferred_detail(outputs)})
 
 
 def _timing(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:

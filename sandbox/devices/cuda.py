@@ -1,5 +1,5 @@
 """CUDA strategy: CUDA events, a >= 2x L2 flush buffer, evidence = kernels launched from
-the extension in the profiler, device-wide synchronisation.
+the extension in the profiler, on torch's current stream, device-wide synchronisation.
 
 Not exercised on hardware in this repository's CI (no GPU there); the shared runner code
 it plugs into is exercised on CPU.
@@ -15,6 +15,12 @@ H100_L2_BYTES = 50 * 1024 * 1024
 #: one, and PyTorch's own kernels sit under at:: (at::native::(anonymous namespace)::...).
 TORCH_KERNEL_PREFIXES = ("void at::", "at::", "Memcpy", "Memset",
                          "void cutlass::", "sm90_", "ampere_", "cublas", "void gemv", "void splitKreduce")
+#: The runner's current-stream marker: torch.cuda._sleep(0) launches ATen's spin_kernel on
+#: torch's current stream (aten/src/ATen/cuda/Sleep.cu: `spin_kernel<<<1, 1, 0,
+#: getCurrentCUDAStream()>>>`; libtorch_cuda.so of 2.14.1 holds
+#: _ZN2at4cuda..._Sleep_cu_...11spin_kernelEl, demangled at::cuda::(anonymous namespace)::spin_kernel(long)).
+#: It dispatches no aten op, so the op trace does not see it.
+MARKER_KERNEL = "spin_kernel"
 
 
 class _CudaTimer:
@@ -81,12 +87,70 @@ class CudaDevice:
 
         return [ProfilerActivity.CPU, ProfilerActivity.CUDA]
 
+    def mark_current_stream(self) -> None:
+        """Launch the marker kernel on torch's current stream (inside the profiled call)."""
+        import torch
+
+        torch.cuda._sleep(0)
+
     def evidence(self, events: list[dict], ext_namespace: str) -> tuple[bool, str]:
-        kernels = sorted({e["name"] for e in events if e.get("device") == "cuda"
-                          and not e["name"].startswith(TORCH_KERNEL_PREFIXES)})
-        ours_dispatched = any(e["name"].startswith(ext_namespace + "::") for e in events)
-        if kernels and ours_dispatched:
-            return True, f"launched {', '.join(kernels[:3])}"
-        if not ours_dispatched:
-            return False, f"no op of the extension ({ext_namespace}::*) was dispatched"
-        return False, "the extension's op ran but launched no kernel of its own"
+        return judge_evidence(events, ext_namespace)
+
+
+def is_marker(name: str) -> bool:
+    return name.startswith(("at::cuda::", "void at::cuda::")) and MARKER_KERNEL in name
+
+
+def own_kernels(events: list[dict]) -> list[dict]:
+    """GPU events of the candidate's own kernels: not PyTorch's, not copies, not the marker."""
+    return [e for e in events if e.get("device") == "cuda" and not e["name"].startswith(TORCH_KERNEL_PREFIXES)]
+
+
+def stream_problem(events: list[dict]) -> str | None:
+    """Why the candidate's kernels ran off torch's current stream, or None.
+
+    `events`: the traced call's events as the runner child records them: {"name", "device"
+    ("cuda" for GPU activity), "stream" (the profiler's stream id of a GPU event, or None)}.
+    The current stream is the one the runner's marker kernels ran on. Without a marker (or
+    without stream ids) nothing can be decided and nothing is claimed.
+    """
+    current = {e.get("stream") for e in events if e.get("device") == "cuda" and is_marker(e["name"])} - {None}
+    if not current:
+        return None
+    others = sorted({e["stream"] for e in own_kernels(events) if e.get("stream") is not None} - current)
+    if not others:
+        return None
+    names = sorted({e["name"] for e in own_kernels(events) if e.get("stream") in others})
+    return (f"launched its kernels on another stream ({', '.join(map(str, others))}), not the current stream "
+            f"({', '.join(map(str, sorted(current)))}): the caller's stream order breaks and timers on the "
+            f"current stream miss the work ({_short(names)})")
+
+
+def judge_evidence(events: list[dict], ext_namespace: str) -> tuple[bool, str]:
+    """Did the candidate's own kernels do the traced call's work, on the current stream?
+
+    Pure: the decision behind CudaDevice.evidence, on the event dicts described in
+    stream_problem (op names from the dispatch trace come with device "cpu")."""
+    ours = sorted({e["name"] for e in events if e["name"].startswith(ext_namespace + "::")})
+    if not ours:
+        return False, (f"no op of the extension ({ext_namespace}::*) was dispatched: the API returned "
+                       f"without calling the candidate's compiled code")
+    kernels = sorted({e["name"] for e in own_kernels(events)})
+    if not kernels:
+        torch_work = [e["name"] for e in events if e.get("device") == "cuda" and not is_marker(e["name"])]
+        copies = sorted({n for n in torch_work if n.startswith(("Memcpy", "Memset"))})
+        n_kernels = len(torch_work) - sum(n.startswith(("Memcpy", "Memset")) for n in torch_work)
+        parts = ([f"{n_kernels} PyTorch kernel(s)"] if n_kernels else []) + copies
+        seen = f"the GPU ran only {', '.join(parts)}" if parts else "nothing ran on the GPU"
+        return False, f"the extension's op ({', '.join(ours)}) ran but launched no kernel of its own ({seen})"
+    problem = stream_problem(events)
+    if problem:
+        return False, problem
+    return True, f"launched {_short(kernels)}"
+
+
+def _short(names: list[str], keep: int = 3) -> str:
+    """A few names, each cut to 80 characters, and how many more there were."""
+    cut = [n if len(n) <= 80 else n[:77] + "..." for n in names[:keep]]
+    more = f" and {len(names) - keep} more" if len(names) > keep else ""
+    return ", ".join(cut) + more
