@@ -12,18 +12,19 @@ from pydantic import BaseModel, Field
 
 Status = Literal["pass", "fail", "skip", "error"]
 Severity = Literal["error", "warning", "note"]
-CheckName = Literal["markers", "build_toml", "compile", "sass", "run", "speedup"]
+CheckName = Literal["markers", "build_toml", "scan", "compile", "sass", "run", "speedup"]
 Level = Literal["text", "compile", "run"]
 Device = Literal["cuda", "cpu"]
 
 #: Checks in the order they run; later ones may be blocked by earlier failures.
-CHECK_ORDER: tuple[CheckName, ...] = ("markers", "build_toml", "compile", "sass", "run", "speedup")
+CHECK_ORDER: tuple[CheckName, ...] = ("markers", "build_toml", "scan", "compile", "sass", "run", "speedup")
 
-#: The lowest level at which each check can run. build_toml is a static check,
-#: so it runs at the text level too.
+#: The lowest level at which each check can run. build_toml and scan are static checks,
+#: so they run at the text level too.
 CHECK_LEVEL: dict[str, Level] = {
     "markers": "text",
     "build_toml": "text",
+    "scan": "text",
     "compile": "compile",
     "sass": "compile",
     "run": "run",

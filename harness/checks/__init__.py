@@ -14,6 +14,7 @@ from harness.checks.base import CheckContext, CheckFn, GradeOptions
 CHECKS: dict[str, str] = {
     "markers": "harness.checks.markers:check_markers",
     "build_toml": "harness.checks.build_toml:check_build_toml",
+    "scan": "harness.checks.scan:check_scan",
     "compile": "harness.checks.compile:check_compile",
     "sass": "harness.checks.sass:check_sass",
     "run": "harness.checks.run:check_run",
@@ -24,7 +25,8 @@ CHECKS: dict[str, str] = {
 DEPENDS: dict[str, tuple[str, ...]] = {
     "compile": ("build_toml",),
     "sass": ("compile",),
-    "run": ("compile",),
+    # scan: every case that runs a project also scans it, and a plain trick blocks the run.
+    "run": ("compile", "scan"),
     "speedup": ("run",),
 }
 

@@ -23,7 +23,7 @@ from rich.table import Table
 from harness.errors import UserError
 from harness.results import CheckResult
 
-CHECK_NAMES = ["build_toml", "compile", "sass", "run", "speedup"]
+CHECK_NAMES = ["build_toml", "scan", "compile", "sass", "run", "speedup"]
 _STATUS_STYLE = {"pass": "green", "fail": "red", "skip": "yellow", "error": "magenta"}
 _SEVERITY_STYLE = {"error": "red", "warning": "yellow", "note": "cyan"}
 #: Metrics shown in the table, per check, when present.
