@@ -99,57 +99,51 @@ def test_honest_fixture_has_no_finding(tmp_path):
     assert "softmax" in result.metrics["replaced_ops"]
 
 
-# (family, python package source) -> an error: tricks with no honest use in a kernel wrapper.
-PY_ERRORS = [
-    ("monkeypatch", "import torch\ntorch.allclose = lambda *a, **k: True\n"),
-    ("monkeypatch", "import torch.testing as tt\ntt.assert_close = lambda *a, **k: None\n"),
-    ("monkeypatch", "import time as t\nt.perf_counter = lambda: 0.0\n"),
-    ("monkeypatch", "import torch\ntorch.cuda.Event = object\n"),
-    ("monkeypatch", "import torch\nsetattr(torch.cuda, 'synchronize', lambda: None)\n"),
-    ("monkeypatch", "import torch\ndel torch.cuda.synchronize\n"),
-    ("monkeypatch", "import torch\nlib = torch.library.Library('aten', 'IMPL')\n"),
-    ("frame_inspection", "import sys\ndef peek():\n    return sys._getframe(2).f_locals\n"),
-    ("frame_inspection", "import inspect\nframes = inspect.stack()\n"),
-    ("frame_inspection", "import gc\nobjs = gc.get_objects()\n"),
-    ("reads_data", "def f():\n    return open('/tmp/kg/ref.pt', 'rb').read()\n"),
-    ("reads_data", "import os\nhome = os.environ['HOME']\n"),
-    ("reads_data", "from os import environ\nx = environ.get('KG_SEED')\n"),
-    ("reads_data", "from pathlib import Path\nx = (Path('.') / 'ref.json').read_text()\n"),
-    ("reads_data", "import glob\nfiles = glob.glob('../*/ref_*.pt')\n"),
-    ("reads_data", "import torch\nsaved = torch.load('out.pt')\n"),
-    ("other_process", "import subprocess\nsubprocess.run(['ls'])\n"),
-    ("hidden_code", "exec('import torch')\n"),
+# (family, where, source) -> an error: tricks with no honest use in a kernel answer.
+ERRORS = [
+    ("monkeypatch", "py", "import torch\ntorch.allclose = lambda *a, **k: True\n"),
+    ("monkeypatch", "py", "import torch.testing as tt\ntt.assert_close = lambda *a, **k: None\n"),
+    ("monkeypatch", "py", "import time as t\nt.perf_counter = lambda: 0.0\n"),
+    ("monkeypatch", "py", "import torch\ntorch.cuda.Event = object\n"),
+    ("monkeypatch", "py", "import torch\nsetattr(torch.cuda, 'synchronize', lambda: None)\n"),
+    ("monkeypatch", "py", "import torch\ndel torch.cuda.synchronize\n"),
+    ("monkeypatch", "py", "import torch\nlib = torch.library.Library('aten', 'IMPL')\n"),
+    ("frame_inspection", "py", "import sys\ndef peek():\n    return sys._getframe(2).f_locals\n"),
+    ("frame_inspection", "py", "import inspect\nframes = inspect.stack()\n"),
+    ("frame_inspection", "py", "import gc\nobjs = gc.get_objects()\n"),
+    ("reads_data", "py", "def f():\n    return open('/tmp/kg/ref.pt', 'rb').read()\n"),
+    ("reads_data", "py", "import os\nhome = os.environ['HOME']\n"),
+    ("reads_data", "py", "from os import environ\nx = environ.get('KG_SEED')\n"),
+    ("reads_data", "py", "from pathlib import Path\nx = (Path('.') / 'ref.json').read_text()\n"),
+    ("reads_data", "py", "import glob\nfiles = glob.glob('../*/ref_*.pt')\n"),
+    ("reads_data", "py", "import torch\nsaved = torch.load('out.pt')\n"),
+    ("other_process", "py", "import subprocess\nsubprocess.run(['ls'])\n"),
+    ("hidden_code", "py", "exec('import torch')\n"),
+    ("monkeypatch", "cpp", 'extern "C" cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {\n'
+                           "  *ms = 0.001f;\n  return cudaSuccess;\n}\n"),
+    ("monkeypatch", "cpp", "TORCH_LIBRARY_IMPL(aten, CPU, m) {\n  m.impl(\"softmax\", &mine);\n}\n"),
+    ("monkeypatch", "cpp", 'void f() { pybind11::module_::import("torch").attr("allclose") = g; }\n'),
+    ("frame_inspection", "cpp", 'void f() { PyRun_SimpleString("import torch; torch.allclose = None"); }\n'),
+    ("other_process", "cpp", 'void f() { std::system("cat /etc/passwd"); }\n'),
+    ("reads_data", "cpp", 'const char* p = "/proc/self/maps";\n'),
 ]
 
 
-@pytest.mark.parametrize(("family", "source"), PY_ERRORS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(PY_ERRORS)])
-def test_python_tricks_are_errors(tmp_path, family, source):
-    result = _scan(_project(tmp_path / "p", py=HONEST_PY + source), op="softmax")
+def _files(where: str, source: str) -> dict[str, str]:
+    """The fixture's package (py) or kernel (cpp) with `source` appended to the honest one."""
+    return {"cpp": HONEST_CPP + source} if where == "cpp" else {"py": HONEST_PY + source}
+
+
+@pytest.mark.parametrize(("family", "where", "source"), ERRORS,
+                         ids=[f"{f}-{w}-{i}" for i, (f, w, _) in enumerate(ERRORS)])
+def test_tricks_are_errors(tmp_path, family, where, source):
+    result = _scan(_project(tmp_path / "p", **_files(where, source)), op="softmax")
     assert result.status == "fail", result
     assert family in _families(result, "error"), result.findings
     first = next(f for f in result.findings if f.severity == "error")
-    assert first.key.startswith("torch-ext/fx/__init__.py:")  # file:line a person can open
-    assert "`" in first.reason  # the matched source line is quoted
-
-
-# (family, C/C++ source) -> an error.
-CPP_ERRORS = [
-    ("monkeypatch", 'extern "C" cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {\n'
-                    "  *ms = 0.001f;\n  return cudaSuccess;\n}\n"),
-    ("monkeypatch", "TORCH_LIBRARY_IMPL(aten, CPU, m) {\n  m.impl(\"softmax\", &mine);\n}\n"),
-    ("monkeypatch", 'void f() { pybind11::module_::import("torch").attr("allclose") = g; }\n'),
-    ("frame_inspection", 'void f() { PyRun_SimpleString("import torch; torch.allclose = None"); }\n'),
-    ("other_process", 'void f() { std::system("cat /etc/passwd"); }\n'),
-    ("reads_data", 'const char* p = "/proc/self/maps";\n'),
-]
-
-
-@pytest.mark.parametrize(("family", "source"), CPP_ERRORS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(CPP_ERRORS)])
-def test_cpp_tricks_are_errors(tmp_path, family, source):
-    result = _scan(_project(tmp_path / "p", cpp=HONEST_CPP + source), op="softmax")
-    assert result.status == "fail", result
-    assert family in _families(result, "error"), result.findings
-    assert any(f.key.startswith("fx_cpu/fx.cpp:") for f in result.findings if f.severity == "error")
+    # file:line a person can open, and the matched source line quoted
+    assert first.key.startswith("fx_cpu/fx.cpp:" if where == "cpp" else "torch-ext/fx/__init__.py:")
+    assert "`" in first.reason
 
 
 # Calls to the op under test (softmax here), whatever the spelling.
@@ -159,6 +153,7 @@ TORCH_OP_PY = [
     "def g(x):\n    return x.softmax(-1)\n",
     "import torch\ndef g(x):\n    return torch.ops.aten._softmax(x, -1, False)\n",
     "from torch.nn.functional import softmax as sm\ndef g(x):\n    return sm(x, -1)\n",
+    "import torch.nn.functional as F\ndef g(x):\n    return getattr(F, 'soft' + 'max')(x) if x is None else getattr(F, 'softmax')(x)\n",
     "import torch\nop = torch._C._dispatch_find_schema_or_throw('aten::softmax', 'int')\n",
 ]
 TORCH_OP_CPP = [
@@ -230,8 +225,7 @@ WARNINGS = [
 @pytest.mark.parametrize(("family", "where", "source"), WARNINGS,
                          ids=[f"{f}-{w}-{i}" for i, (f, w, _) in enumerate(WARNINGS)])
 def test_suspicious_but_legitimate_things_are_warnings(tmp_path, family, where, source):
-    kw = {"cpp": HONEST_CPP + source} if where == "cpp" else {"py": HONEST_PY + source}
-    result = _scan(_project(tmp_path / "p", **kw), op="softmax")
+    result = _scan(_project(tmp_path / "p", **_files(where, source)), op="softmax")
     assert result.status == "pass", result
     assert family in _families(result, "warning"), result.findings
     assert result.metrics["warnings"] >= 1 and "warning" in result.reason

@@ -408,6 +408,8 @@ class _PyEvents(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         func = self.dotted(node.func)
         self.emit(node, "call", func)
+        if func == "getattr":  # getattr(F, "softmax") reads F.softmax
+            self.emit(node, "ref", self.dotted(node))
         if func == "setattr" and node.args:
             attr = node.args[1] if len(node.args) > 1 else None
             name = attr.value if isinstance(attr, ast.Constant) and isinstance(attr.value, str) else "?"
