@@ -28,6 +28,7 @@ _STATUS_STYLE = {"pass": "green", "fail": "red", "skip": "yellow", "error": "mag
 _SEVERITY_STYLE = {"error": "red", "warning": "yellow", "note": "cyan"}
 #: Metrics shown in the table, per check, when present.
 _SHOWN_METRICS = {
+    "scan": ("errors", "warnings"),
     "compile": ("units", "units_cached", "max_registers", "max_smem_bytes", "spill_bytes"),
     "sass": ("sass_kernels", "empty_kernels"),
     "run": ("max_abs_err",),
