@@ -98,12 +98,14 @@ class Case(BaseModel):
 
     @property
     def required_checks(self) -> list[str]:
-        """markers (when the case has text assertions) then the kernel block's checks."""
+        """markers (when the case has text assertions) then the kernel block's checks, and
+        the static scan for every kernel case: it costs milliseconds, and a project that
+        plainly cheats fails at every level, also where nothing can run."""
         checks: list[str] = []
         if self.expected.contains or self.expected.not_contains:
             checks.append("markers")
         if self.kernel:
-            checks.extend(self.kernel.checks)
+            checks.extend(c for c in CHECK_ORDER if c in self.kernel.checks or c == "scan")
         return checks
 
     @property

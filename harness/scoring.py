@@ -43,11 +43,6 @@ def score(results: list[CheckResult], required: list[str], level: Level) -> Scor
             skipped.append(f"{name}: {result.reason}")
             if not in_level(name, level):
                 continue  # above the level: counts neither way
-        # Blocked by a failed check the case did not list (run needs scan): the candidate's
-        # fault, so a fail, not a skip (the listed check that failed already fails the trial).
-        blocker = by_name.get(result.reason.removeprefix("blocked by ")) if result.status == "skip" else None
-        if blocker is not None and blocker.status == "fail" and blocker.name not in required:
-            result = CheckResult(name=name, status="fail", reason=f"blocked by {blocker.name}: {blocker.reason}")
         statuses.append(result.status)
         if name == "markers":
             m_passed = int(result.metrics.get("assertions_passed") or 0)

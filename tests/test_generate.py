@@ -386,7 +386,8 @@ def test_teacher_kernel_cases_are_graded_by_checks_and_unknown_ops_refused(tmp_p
     phase = "holdout" if "rms-project" in result.split["holdout"] else "train"
     run = result.holdout_run_id if phase == "holdout" else result.iterations[0].train_run_id
     graded = [t for t in store.trials(run) if t.case_id == "rms-project"]
-    assert graded and all([r["name"] for r in t.grade["results"]] == ["markers", "build_toml"] for t in graded)
+    assert graded and all([r["name"] for r in t.grade["results"]] == ["markers", "build_toml", "scan"]
+                          for t in graded)
     # The echo student writes no project files, so the build_toml check fails it in both arms.
     assert all(t.grade["score"]["verdict"] == "fail" for t in graded)
 

@@ -151,13 +151,6 @@ BAD_ROOT = REF_ROOT / "bad"
 BAD = sorted(p.name for p in BAD_ROOT.iterdir() if (p / "EXPECTED.txt").is_file()) if BAD_ROOT.is_dir() else []
 
 
-def _expected(project: Path) -> tuple[str, str]:
-    """EXPECTED.txt: `check: <name>` then the substring the failing check's reason must hold."""
-    lines = [ln.strip() for ln in (project / "EXPECTED.txt").read_text().splitlines() if ln.strip()]
-    assert len(lines) == 2 and lines[0].startswith("check:"), f"{project}/EXPECTED.txt: bad format {lines!r}"
-    return lines[0].removeprefix("check:").strip(), lines[1]
-
-
 def _check_json(project: Path, level: str, capsys) -> tuple[int, dict]:
     import json
 
@@ -179,26 +172,7 @@ def test_bad_projects_present():
                         "empty_kernel_wrong_arch"}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", BAD)
-def test_bad_project_fails_in_its_check_for_its_reason(name, capsys, monkeypatch, tmp_path):
-    from harness.results import CHECK_ORDER
-
-    monkeypatch.setenv("KERNELGRADE_HOME", str(tmp_path / "home"))
-    project = BAD_ROOT / name
-    check, reason = _expected(project)
-    assert check in CHECK_ORDER
-    level = "text" if check in ("markers", "build_toml") else "compile"
-    if level == "compile":
-        _needs_nvcc()
-    code, data = _check_json(project, level, capsys)
-    by = {r["name"]: r for r in data["results"]}
-    assert code == 1, by
-    assert by[check]["status"] == "fail", by[check]
-    earlier = CHECK_ORDER[:CHECK_ORDER.index(check)]
-    assert all(by[c]["status"] in ("pass", "skip") for c in earlier if c in by), by  # fails where it should, not before
-    said = [by[check]["reason"]] + [f["reason"] for f in by[check]["findings"] if f["severity"] == "error"]
-    assert any(reason in s for s in said), (reason, said)
+# Each bad project failing in its check for its reason: tests/test_check_cli.py.
 
 
 @pytest.mark.slow

@@ -376,6 +376,7 @@ def test_failed_scan_blocks_run_and_fails_the_trial(tmp_path):
     assert by["scan"].status == "fail"
     assert by["run"].status == "skip" and by["run"].reason == "blocked by scan"
     results.append(CheckResult(name="compile", status="pass"))
+    assert case.required_checks == ["scan", "compile", "run"]  # every kernel case is scanned
     verdict = score(results, case.required_checks, "run")
-    assert verdict.verdict == "fail" and verdict.reason.startswith("run: blocked by scan: ")
-    assert (verdict.assertions_passed, verdict.assertions_total) == (1, 2)
+    assert verdict.verdict == "fail" and verdict.reason.startswith("scan: torch-ext/")
+    assert (verdict.assertions_passed, verdict.assertions_total) == (1, 3)
