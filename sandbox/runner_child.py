@@ -27,6 +27,7 @@ import os
 import sys
 import time
 import traceback
+from typing import Callable
 
 # Everything the child relies on is bound before the candidate is imported, and
 # checked for replacement afterwards (monkeypatching the checker or the timer).
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 _clone = torch.Tensor.clone
 _equal = torch.equal
 _save = torch.save
+_load = torch.load
 _open = builtins.open
 _json_dumps = json.dumps
 _perf_counter_ns = time.perf_counter_ns
@@ -139,23 +141,52 @@ def _same_bytes(a: torch.Tensor, b: torch.Tensor) -> bool:
         _equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8))
 
 
-def written_later(kept: list[tuple[int, int, object, object]]) -> dict[int, list[int]]:
+def written_later(kept: list[tuple[int, int, torch.Tensor]],
+                  copy_of: Callable[[int, int], torch.Tensor]) -> dict[int, list[int]]:
     """Call id -> indices of its outputs that changed after the call returned.
 
-    `kept`: (call id, output index, the output tensor still alive, the CPU copy taken when
-    the call returned). An output whose buffer another call also returned is left to the
-    cached-result rule: rewriting it is what that cheat does."""
+    `kept`: (call id, output index, the output tensor, still alive); `copy_of(call id, index)`:
+    the CPU copy taken when the call returned. An output whose buffer another call also
+    returned is left to the cached-result rule: rewriting it is what that cheat does."""
     owners: dict[int, set[int]] = {}
-    for cid, _, value, _ in kept:
+    for cid, _, value in kept:
         owners.setdefault(_storage_ptr(value), set()).add(cid)
     changed: dict[int, list[int]] = {}
-    for cid, k, value, copy in kept:
+    for cid, k, value in kept:
         if len(owners[_storage_ptr(value)]) > 1:
             continue
         now, _ = _plain_copy(value)
-        if now is not None and not _same_bytes(now, copy):
+        if now is not None and not _same_bytes(now, copy_of(cid, k)):
             changed.setdefault(cid, []).append(k)
     return changed
+
+
+def _saved_outputs(out_dir: str) -> Callable[[int, int], torch.Tensor]:
+    """copy_of for written_later: the call files, read back one call at a time (not all kept in memory)."""
+    last: dict[int, list] = {}
+
+    def copy_of(cid: int, k: int) -> torch.Tensor:
+        if cid not in last:
+            last.clear()
+            last[cid] = _load(os.path.join(out_dir, f"call_{cid}.pt"), weights_only=True)["outputs"]
+        return last[cid][k]
+
+    return copy_of
+
+
+def _marker(dev) -> Callable[[], None] | None:
+    """The device's current-stream marker (CUDA), never blamed on the candidate if it fails."""
+    mark = getattr(dev, "mark_current_stream", None)
+    if mark is None:
+        return None
+
+    def safe() -> None:
+        try:
+            mark()
+        except Exception as err:  # noqa: BLE001 - no marker: the stream rule decides nothing
+            log.warning("current-stream marker failed: %s: %s", type(err).__name__, err)
+
+    return safe
 
 
 def deferred_detail(outputs: list[int]) -> str:
@@ -176,9 +207,9 @@ def _plain_copy(value):
 def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:
     kept: list[tuple[int, int]] = []  # (call id, storage ptr) of earlier outputs, kept alive
     alive: list = []
-    returned: list[tuple[int, int, object, object]] = []  # for written_later()
+    returned: list[tuple[int, int, torch.Tensor]] = []  # for written_later()
     sent: dict[int, dict] = {}
-    mark = getattr(dev, "mark_current_stream", None)  # CUDA only
+    mark = _marker(dev)
     for call in spec.calls:
         record: dict = {"kind": "call", "id": call.id}
         try:
@@ -216,7 +247,7 @@ def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:
                     aliases.append(None)
                     continue
                 ptr = _storage_ptr(value)
-                returned.append((call.id, k, value, copy))
+                returned.append((call.id, k, value))
                 alias = {"input": next((i for i, p in enumerate(in_ptrs) if p is not None and p == ptr), None),
                          "earlier": next((cid for cid, p in kept if p == ptr), None)}
                 aliases.append(alias)
@@ -251,7 +282,7 @@ def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:
     # last record per call id).
     try:
         dev.sync()
-        late = written_later(returned)
+        late = written_later(returned, _saved_outputs(spec.out_dir))
     except Exception as err:  # noqa: BLE001 - e.g. a sticky CUDA error; the calls' records stand
         log.warning("outputs not re-checked after the last call: %s: %s", type(err).__name__, err)
         return

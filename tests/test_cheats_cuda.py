@@ -24,7 +24,7 @@ from harness.checks.base import CheckContext, GradeOptions
 from harness.checks.run import check_run
 from harness.paths import repo_root
 from sandbox.devices.cuda import CudaDevice, is_marker, judge_evidence, stream_problem
-from sandbox.runner_child import _stream_of, deferred_detail, written_later
+from sandbox.runner_child import _marker, _saved_outputs, _stream_of, deferred_detail, written_later
 from tests.cuda_helpers import needs_nvcc
 from tests.test_load_probe import _check_with_cuda_torch, cuda_py  # noqa: F401 - cuda_py is a fixture
 
@@ -167,16 +167,37 @@ def test_written_later_finds_outputs_changed_after_their_call() -> None:
     late = torch.randn(4, 8)  # written by a later call: differs from the copy taken on return
     same = torch.randn(2, 3)
     nan_payload = torch.tensor([float("nan"), 1.0])  # unchanged NaNs compare equal bit for bit
-    kept = [(0, 0, late, poison.clone()), (1, 0, same, same.clone()), (1, 1, nan_payload, nan_payload.clone())]
-    assert written_later(kept) == {0: [0]}
-    assert written_later([(0, 0, late, late.clone())]) == {}
+    copies = {(0, 0): poison.clone(), (1, 0): same.clone(), (1, 1): nan_payload.clone()}
+    kept = [(0, 0, late), (1, 0, same), (1, 1, nan_payload)]
+    assert written_later(kept, lambda cid, k: copies[cid, k]) == {0: [0]}
+    assert written_later([(0, 0, late)], lambda cid, k: late.clone()) == {}
 
 
 def test_written_later_leaves_a_shared_buffer_to_the_cached_rule() -> None:
     buf = torch.randn(3)
     before = torch.zeros(3)
     # Calls 0 and 1 returned the same buffer (aliases "earlier": a cached result), rewritten since.
-    assert written_later([(0, 0, buf, before), (1, 0, buf, before)]) == {}
+    assert written_later([(0, 0, buf), (1, 0, buf)], lambda cid, k: before) == {}
+
+
+def test_written_later_reads_the_copies_back_from_the_call_files(tmp_path: Path) -> None:
+    """In the child the copies are the call_<id>.pt files it already wrote, read one call at a time."""
+    outs = {0: [torch.zeros(4), torch.ones(2)], 1: [torch.arange(3.0)]}
+    for cid, o in outs.items():
+        torch.save({"outputs": o, "inputs": [None]}, tmp_path / f"call_{cid}.pt")
+    outs[0][1].fill_(5.0)  # written after "call 0" returned
+    kept = [(cid, k, t) for cid, o in outs.items() for k, t in enumerate(o)]
+    assert written_later(kept, _saved_outputs(str(tmp_path))) == {0: [1]}
+
+
+def test_a_failing_marker_is_not_the_candidates_failure() -> None:
+    class Broken:
+        def mark_current_stream(self) -> None:
+            raise RuntimeError("no spin kernel")
+
+    assert _marker(SimpleNamespace()) is None  # CPU: no marker
+    mark = _marker(Broken())
+    assert mark is not None and mark() is None  # logged, not raised
 
 
 def test_deferred_detail_holds_the_expected_reason() -> None:
