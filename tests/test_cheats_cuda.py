@@ -59,7 +59,8 @@ def test_every_cuda_category_has_a_project() -> None:
         assert 'backend = "cuda"' in toml and 'backend = "cpu"' not in toml, name  # not picked up as a CPU cheat
         assert expected(name)[0] == "run"
         # scripts/validate_gpu.sh takes the reference op from the first kernels_reference/ path in the README.
-        assert "kernels_reference/rmsnorm" in (CHEATS / name / "README.md").read_text().split("kernels_reference/cheats")[0]
+        readme = (CHEATS / name / "README.md").read_text()
+        assert "kernels_reference/rmsnorm" in readme.split("kernels_reference/cheats")[0], name
 
 
 def test_each_cuda_reason_is_its_own() -> None:

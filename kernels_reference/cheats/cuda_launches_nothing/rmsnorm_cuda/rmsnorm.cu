@@ -19,7 +19,10 @@ __global__ void rms_norm_kernel(T* __restrict__ out, const T* __restrict__ x, co
   __shared__ float red[kThreads];
   const int64_t base = static_cast<int64_t>(blockIdx.x) * cols;
   float s = 0.f;
-  for (int64_t i = threadIdx.x; i < cols; i += kThreads) s += static_cast<float>(x[base + i]) * static_cast<float>(x[base + i]);
+  for (int64_t i = threadIdx.x; i < cols; i += kThreads) {
+    const float f = static_cast<float>(x[base + i]);
+    s += f * f;
+  }
   red[threadIdx.x] = s;
   __syncthreads();
   for (int k = kThreads / 2; k > 0; k >>= 1) {
