@@ -16,7 +16,8 @@ from sandbox.child_common import POISON_BITS
 
 #: Most specific first: the first error of a check becomes its one-line reason.
 KIND_ORDER = (
-    "crash", "load", "monkeypatch", "torch_op", "pytorch_compute", "no_own_code", "returns_input",
+    "crash", "load", "monkeypatch", "torch_op", "pytorch_compute", "no_own_code", "other_stream", "deferred",
+    "returns_input",
     "aliases_input", "cached", "constant", "mutates_input", "unwritten", "partial", "shape", "nonfinite",
     "mismatch", "missing",
 )

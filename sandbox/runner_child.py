@@ -261,12 +261,12 @@ def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:
             _save(data, path)
             ext_ops = sorted({e["name"] for e in events if e["name"].startswith(spec.ext_namespace + "::")}
                              | {o for o in tracer.ops if o.startswith(spec.ext_namespace + "::")})
-            ok, detail = dev.evidence(events + [{"name": o, "device": "cpu"} for o in tracer.ops],
-                                      spec.ext_namespace)
+            ok, detail, kind = dev.evidence(events + [{"name": o, "device": "cpu"} for o in tracer.ops],
+                                            spec.ext_namespace)
             record.update(status="ok", file=path, notes=notes, aliases=aliases,
                           dispatched=sorted(set(tracer.ops)),
                           profiled=sorted({e["name"] for e in events if "::" in e["name"]}),
-                          ext_ops=ext_ops, evidence=ok, evidence_detail=detail,
+                          ext_ops=ext_ops, evidence=ok, evidence_detail=detail, evidence_kind=kind,
                           poisoned_allocs=tracer.poisoned)
             sent[call.id] = record
         except MemoryError as err:
@@ -288,7 +288,8 @@ def _correctness(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:
         return
     for cid, outputs in late.items():
         if cid in sent:
-            pipe.send({**sent[cid], "evidence": False, "evidence_detail": deferred_detail(outputs)})
+            pipe.send({**sent[cid], "evidence": False, "evidence_detail": deferred_detail(outputs),
+                       "evidence_kind": "deferred"})
 
 
 def _timing(spec: ChildSpec, fn, ref, dev, pipe: Pipe) -> None:

@@ -93,9 +93,15 @@ for f in files:
         name = path.stem.removeprefix("cheat-")
         expected = [ln for ln in (Path("kernels_reference/cheats") / name / "EXPECTED.txt").read_text().splitlines() if ln.strip() and not ln.startswith("check:")][-1].strip()
         run = res.get("run", {"status": "missing", "reason": ""})
-        caught = out["exit_code"] == 1 and run["status"] == "fail" and expected in run["reason"]
+        scan = res.get("scan", {"status": "missing", "reason": ""})
+        # Caught when run fails for the expected reason, or when the static scan already
+        # failed it (run is then blocked: the scan's reason is shown instead).
+        by_run = run["status"] == "fail" and expected in run["reason"]
+        by_scan = scan["status"] == "fail"
+        caught = out["exit_code"] == 1 and (by_run or by_scan)
+        shown = f"scan: {scan['reason']}" if by_scan else run["reason"]
         print(f"| {name} | {out['device']} | {expected} | {out['exit_code']} | {run['status']} | "
-              f"{'yes' if caught else 'NO'} | {run['reason'][:200]} |")
+              f"{('yes (scan)' if by_scan else 'yes') if caught else 'NO'} | {shown[:200]} |")
 PY
 }
 

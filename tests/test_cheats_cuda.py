@@ -83,18 +83,18 @@ def _call(*gpu: tuple[str, int | None]) -> list[dict]:
 def test_kernel_on_the_current_stream_is_evidence() -> None:
     events = _call((MARKER, 7), (FILL, 7), (OWN, 7), (MARKER, 7))
     assert stream_problem(events) is None
-    ok, detail = judge_evidence(events, NS)
+    ok, detail, _ = judge_evidence(events, NS)
     assert ok and detail.startswith("launched void side_stream_rmsnorm::"), detail
 
 
 def test_kernel_on_another_stream_fails_with_the_expected_reason() -> None:
     events = _call((MARKER, 7), (FILL, 7), (OWN, 13), (MARKER, 7))
-    ok, detail = judge_evidence(events, NS)
-    assert not ok
+    ok, detail, kind = judge_evidence(events, NS)
+    assert not ok and kind == "other_stream"
     assert expected("cuda_other_stream")[1] in detail
     assert "another stream (13), not the current stream (7)" in detail and "side_stream_rmsnorm" in detail
     assert "timers on the current stream miss the work" in detail
-    assert CudaDevice().evidence(events, NS) == (ok, detail)  # the device strategy uses the same decision
+    assert CudaDevice().evidence(events, NS) == (ok, detail, kind)  # the device strategy uses the same decision
 
 
 def test_only_the_candidates_kernels_are_held_to_the_current_stream() -> None:
@@ -140,7 +140,7 @@ def test_stream_id_comes_from_the_profiler_event() -> None:
 
 def test_no_op_of_the_extension_dispatched() -> None:
     events = [{"name": "aten::empty_like", "device": "cpu"}, {"name": FILL, "device": "cuda", "stream": 7}]
-    ok, detail = judge_evidence(events, NS)
+    ok, detail, _ = judge_evidence(events, NS)
     assert not ok and f"no op of the extension ({NS}::*) was dispatched" in detail
     assert expected("cuda_launches_nothing")[1] not in detail  # a separate reason from (b)'s
 
@@ -148,7 +148,7 @@ def test_no_op_of_the_extension_dispatched() -> None:
 def test_op_ran_but_the_gpu_ran_only_copies_and_pytorch_kernels() -> None:
     events = _call((MARKER, 7), (FILL, 7), ("Memcpy DtoH (Device -> Pageable)", 7),
                    ("Memcpy HtoD (Pageable -> Device)", 7), (MARKER, 7))
-    ok, detail = judge_evidence(events, NS)
+    ok, detail, _ = judge_evidence(events, NS)
     assert not ok and expected("cuda_launches_nothing")[1] in detail
     assert f"({NS}::rms_norm) ran" in detail
     assert "the GPU ran only 1 PyTorch kernel(s), Memcpy DtoH (Device -> Pageable), Memcpy HtoD" in detail
@@ -156,7 +156,7 @@ def test_op_ran_but_the_gpu_ran_only_copies_and_pytorch_kernels() -> None:
 
 
 def test_op_ran_and_nothing_ran_on_the_gpu() -> None:
-    ok, detail = judge_evidence(_call((MARKER, 7), (MARKER, 7)), NS)
+    ok, detail, _ = judge_evidence(_call((MARKER, 7), (MARKER, 7)), NS)
     assert not ok and detail.endswith("launched no kernel of its own (nothing ran on the GPU)")
 
 
@@ -263,10 +263,10 @@ def test_deferred_work_fails_run_on_cpu_with_the_expected_reason(tmp_path: Path)
                        artifacts=tmp_path / "art", options=GradeOptions(timed_iters=20))
     result = check_run(ctx)
     assert result.status == "fail"
-    assert result.reason.startswith("no_own_code: call 0 (7, 1000) float32: output 0 changed after"), result.reason
+    assert result.reason.startswith("deferred: call 0 (7, 1000) float32: output 0 changed after"), result.reason
     assert expected("cuda_defers_work")[1] in result.reason and "(+1 similar)" in result.reason
     kinds = [f.key for f in result.findings]
-    assert kinds[:2] == ["no_own_code", "unwritten"], result.findings  # call 4 was never computed
+    assert kinds[:2] == ["deferred", "unwritten"], result.findings  # call 4 was never computed
     calls = {c["id"]: c for c in json.loads(Path(result.log_path).read_text())["calls"]}
     assert calls[1]["status"] == "ok" and calls[3]["status"] == "ok"  # the calls that did the work pass
 

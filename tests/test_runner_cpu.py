@@ -199,9 +199,9 @@ def test_cuda_evidence_counts_kernels_in_an_anonymous_namespace_as_the_candidate
 
     events = [{"name": "_ext_abc::rms_norm", "device": "cpu"},
               {"name": "void (anonymous namespace)::rms_norm_kernel<float>(float*, float const*)", "device": "cuda"}]
-    ok, reason = CudaDevice().evidence(events, "_ext_abc")
+    ok, reason, _ = CudaDevice().evidence(events, "_ext_abc")
     assert ok, reason
     torch_only = [{"name": "_ext_abc::rms_norm", "device": "cpu"},
                   {"name": "void at::native::(anonymous namespace)::rms_norm_kernel(float*)", "device": "cuda"}]
-    ok, reason = CudaDevice().evidence(torch_only, "_ext_abc")
-    assert not ok and "no kernel of its own" in reason
+    ok, reason, kind = CudaDevice().evidence(torch_only, "_ext_abc")
+    assert not ok and "no kernel of its own" in reason and kind == "no_own_code"

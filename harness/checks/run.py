@@ -139,7 +139,8 @@ def judge_calls(plan: RunPlan) -> tuple[list[tuple[str, str]], dict[str, float |
             problems.append(("pytorch_compute", f"{label}: computes with PyTorch ops "
                                                 f"({', '.join(compute[:6])}) instead of its own kernel"))
         if not rec.get("evidence"):
-            problems.append(("no_own_code", f"{label}: {rec.get('evidence_detail', 'own code did not run')}"))
+            problems.append((rec.get("evidence_kind") or "no_own_code",
+                             f"{label}: {rec.get('evidence_detail', 'own code did not run')}"))
         for note in rec.get("notes", []):
             problems.append(("shape", f"{label}: {note}"))
         for k, alias in enumerate(rec.get("aliases", [])):

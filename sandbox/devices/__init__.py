@@ -11,7 +11,16 @@ for `available()` / defaults, in the parent.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable, NamedTuple, Protocol
+
+
+class Evidence(NamedTuple):
+    """Whether the candidate's own compiled code did the traced call's work."""
+
+    ok: bool
+    detail: str
+    kind: str = "no_own_code"
+    """The judge's problem kind when not ok (sandbox/judge.py KIND_ORDER)."""
 
 
 class Timer(Protocol):
@@ -45,7 +54,7 @@ class DeviceStrategy(Protocol):
 
     def profiler_activities(self) -> list: ...
 
-    def evidence(self, events: list[dict], ext_namespace: str) -> tuple[bool, str]:
+    def evidence(self, events: list[dict], ext_namespace: str) -> Evidence:
         """Did the candidate's own compiled code run during a traced call?"""
         ...
 
@@ -62,4 +71,4 @@ def get_device(name: str) -> DeviceStrategy:
     raise ValueError(f"unknown device {name!r} (cpu or cuda)")
 
 
-__all__ = ["DeviceStrategy", "Timer", "get_device"]
+__all__ = ["DeviceStrategy", "Evidence", "Timer", "get_device"]

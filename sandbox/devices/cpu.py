@@ -7,6 +7,8 @@ import glob
 import time
 from typing import Callable
 
+from sandbox.devices import Evidence
+
 _perf_counter_ns = time.perf_counter_ns  # bound at import, before any candidate code runs
 FALLBACK_LLC_BYTES = 32 * 1024 * 1024
 
@@ -77,8 +79,8 @@ class CpuDevice:
 
         return [ProfilerActivity.CPU]
 
-    def evidence(self, events: list[dict], ext_namespace: str) -> tuple[bool, str]:
+    def evidence(self, events: list[dict], ext_namespace: str) -> Evidence:
         ours = sorted({e["name"] for e in events if e["name"].startswith(ext_namespace + "::")})
         if ours:
-            return True, f"dispatched {', '.join(ours)}"
-        return False, f"no op of the extension ({ext_namespace}::*) was dispatched"
+            return Evidence(True, f"dispatched {', '.join(ours)}")
+        return Evidence(False, f"no op of the extension ({ext_namespace}::*) was dispatched")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from sandbox.devices import Evidence
+
 H100_L2_BYTES = 50 * 1024 * 1024
 #: Name prefixes of kernels that PyTorch itself launches (not the candidate's own code).
 #: A top-level anonymous namespace is not among them: model-written kernels often live in
@@ -93,7 +95,7 @@ class CudaDevice:
 
         torch.cuda._sleep(0)
 
-    def evidence(self, events: list[dict], ext_namespace: str) -> tuple[bool, str]:
+    def evidence(self, events: list[dict], ext_namespace: str) -> Evidence:
         return judge_evidence(events, ext_namespace)
 
 
@@ -126,15 +128,15 @@ def stream_problem(events: list[dict]) -> str | None:
             f"current stream miss the work ({_short(names)})")
 
 
-def judge_evidence(events: list[dict], ext_namespace: str) -> tuple[bool, str]:
+def judge_evidence(events: list[dict], ext_namespace: str) -> Evidence:
     """Did the candidate's own kernels do the traced call's work, on the current stream?
 
     Pure: the decision behind CudaDevice.evidence, on the event dicts described in
     stream_problem (op names from the dispatch trace come with device "cpu")."""
     ours = sorted({e["name"] for e in events if e["name"].startswith(ext_namespace + "::")})
     if not ours:
-        return False, (f"no op of the extension ({ext_namespace}::*) was dispatched: the API returned "
-                       f"without calling the candidate's compiled code")
+        return Evidence(False, f"no op of the extension ({ext_namespace}::*) was dispatched: the API returned "
+                               f"without calling the candidate's compiled code")
     kernels = sorted({e["name"] for e in own_kernels(events)})
     if not kernels:
         torch_work = [e["name"] for e in events if e.get("device") == "cuda" and not is_marker(e["name"])]
@@ -142,11 +144,11 @@ def judge_evidence(events: list[dict], ext_namespace: str) -> tuple[bool, str]:
         n_kernels = len(torch_work) - sum(n.startswith(("Memcpy", "Memset")) for n in torch_work)
         parts = ([f"{n_kernels} PyTorch kernel(s)"] if n_kernels else []) + copies
         seen = f"the GPU ran only {', '.join(parts)}" if parts else "nothing ran on the GPU"
-        return False, f"the extension's op ({', '.join(ours)}) ran but launched no kernel of its own ({seen})"
+        return Evidence(False, f"the extension's op ({', '.join(ours)}) ran but launched no kernel of its own ({seen})")
     problem = stream_problem(events)
     if problem:
-        return False, problem
-    return True, f"launched {_short(kernels)}"
+        return Evidence(False, problem, "other_stream")
+    return Evidence(True, f"launched {_short(kernels)}")
 
 
 def _short(names: list[str], keep: int = 3) -> str:
