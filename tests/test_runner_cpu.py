@@ -205,3 +205,18 @@ def test_cuda_evidence_counts_kernels_in_an_anonymous_namespace_as_the_candidate
                   {"name": "void at::native::(anonymous namespace)::rms_norm_kernel(float*)", "device": "cuda"}]
     ok, reason, kind = CudaDevice().evidence(torch_only, "_ext_abc")
     assert not ok and "no kernel of its own" in reason and kind == "no_own_code"
+
+
+def test_cuda_run_without_a_linked_build_says_why(tmp_path, monkeypatch) -> None:
+    """On a GPU host whose torch cannot link the extension, run is a skip naming the reason."""
+    from harness.results import CheckResult, Finding
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # only to reach the build step
+    compiled = CheckResult(name="compile", status="pass", findings=[Finding(
+        severity="warning", key="link", reason="not linked: torch 2.11.0 is built for CUDA 12.8, nvcc is 13.0")])
+    ctx = CheckContext(case=None, text="", project_dir=REPO / "kernels_reference" / "rmsnorm", level="run",
+                       device="cuda", artifacts=tmp_path, prior={"compile": compiled})
+    result = check_run(ctx)
+    assert result.status == "skip"
+    assert result.reason == ("no loadable CUDA build from the compile check "
+                             "(not linked: torch 2.11.0 is built for CUDA 12.8, nvcc is 13.0)")

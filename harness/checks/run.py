@@ -65,7 +65,9 @@ def _build(ctx: CheckContext) -> tuple[Path, str, str, bool] | CheckResult:
         return build.package_dir, build.package_dir.name, build.ext_name, build.cache_hit
     build = ctx.state.get("cuda_build")
     if build is None or not getattr(build, "ok", False) or getattr(build, "package_dir", None) is None:
-        return CheckResult.skip(NAME, "no loadable CUDA build from the compile check")
+        compiled = ctx.prior.get("compile")
+        why = next((f.reason for f in (compiled.findings if compiled else []) if f.key == "link"), None)
+        return CheckResult.skip(NAME, "no loadable CUDA build from the compile check" + (f" ({why})" if why else ""))
     return build.package_dir, build.package_dir.name, build.ext_name, bool(getattr(build, "cache_hit", False))
 
 
