@@ -197,12 +197,17 @@ class Store:
                       cases=json.loads(row["cases"]))
 
     def list_runs(self) -> list[dict[str, Any]]:
+        """Runs with their trial counts; a generate run counts the trials of the eval runs it
+        made (config.generate_run), since it has none of its own."""
         rows = self.execute("""
             SELECT r.id, r.kind, r.created, r.status, r.config,
                    COUNT(t.id) AS trials,
                    SUM(t.status='answered') AS answered,
                    SUM(t.status='error') AS errors
-            FROM runs r LEFT JOIN trials t ON t.run_id = r.id
+            FROM runs r
+            LEFT JOIN runs c ON c.id = r.id
+                OR (r.kind = 'generate' AND json_extract(c.config, '$.generate_run') = r.id)
+            LEFT JOIN trials t ON t.run_id = c.id
             GROUP BY r.id ORDER BY r.created DESC, r.id DESC""").fetchall()
         return [dict(r) | {"config": json.loads(r["config"])} for r in rows]
 

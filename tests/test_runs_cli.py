@@ -70,6 +70,18 @@ def test_runs_show_of_a_generate_run_lists_its_teacher_calls_and_eval_runs(gener
     assert out.returncode == 2 and "a generate run" in out.stderr
 
 
+def test_runs_list_counts_a_generate_runs_trials_in_its_eval_runs(generate_run: str) -> None:
+    store = Store()
+    rows = {r["id"]: r for r in store.list_runs()}
+    children = linked_runs(store, generate_run).values()
+    assert rows[generate_run]["trials"] == sum(rows[c]["trials"] for c in children) > 0
+    assert rows[generate_run]["answered"] == sum(rows[c]["answered"] for c in children)
+    assert all(rows[c]["trials"] == len(store.trials(c)) for c in children)  # eval runs count only their own
+    out = _cli("runs")
+    line = next(ln for ln in out.stdout.splitlines() if generate_run in ln)
+    assert "fake-student" in line and f" {rows[generate_run]['trials']} " in line
+
+
 def _snapshot(store: Store, run_id: str) -> dict:
     """Everything stored for a generate run and its eval runs, without store-local ids."""
     def trial(t):

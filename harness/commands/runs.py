@@ -40,7 +40,8 @@ def runs_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", 
     for col in ("id", "kind", "created", "status", "models", "trials", "answered", "errors"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["id"], r["kind"], r["created"], r["status"], ", ".join(r["config"].get("models", [])),
+        models = r["config"].get("models") or r["config"].get("students") or []  # generate: its students
+        table.add_row(r["id"], r["kind"], r["created"], r["status"], ", ".join(models),
                       str(r["trials"]), str(r["answered"] or 0), str(r["errors"] or 0))
     console.print(table if rows else "no runs yet")
 
