@@ -79,6 +79,7 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
     from sandbox.builder_files import extension_name
     from sandbox.cache import content_key
     from sandbox.nvcc import Includes, compile_units, plan_cuda, project_sources
+    from sandbox.toolchain import release_of
 
     if not project.kernels_for("cuda"):
         return "no CUDA kernel in build.toml"
@@ -95,8 +96,6 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
     findings += [Finding(severity="note", key=k, reason=r) for k, r in plan.notes]
     findings += [Finding(severity="error", key=k, reason=r) for k, r in plan.errors]
     findings += [Finding(severity="warning", key=k, reason=r) for k, r in plan.unsupplied]
-    from sandbox.toolchain import release_of
-
     metrics["nvcc"] = f"{release_of(env.versions['nvcc']) or '?'} at {nvcc.path} ({nvcc.source})"
     if "torch" in env.versions:
         metrics["torch"] = env.versions["torch"]
@@ -155,7 +154,7 @@ def _link(ctx: CheckContext, project: ProjectInfo, ext: str, nvcc: Path, finding
     catches undefined symbols and missing registrations). A CPU build of torch cannot
     link a CUDA extension: say so, never count it as done."""
     from sandbox.build_cuda import link_cuda_extension
-    from sandbox.toolchain import cuda_home_of, torch_info
+    from sandbox.toolchain import cuda_home_of, release_of, tool_version, torch_info
 
     info = torch_info()
     if info is None or not project.has_torch:
@@ -165,8 +164,6 @@ def _link(ctx: CheckContext, project: ProjectInfo, ext: str, nvcc: Path, finding
         findings.append(Finding(severity="note", key="link", reason=f"not linked or loaded: torch {info.version} is "
                                 "a CPU build (a CUDA build of torch loads the extension without a GPU)"))
         return
-    from sandbox.toolchain import release_of, tool_version
-
     nvcc_release = release_of(tool_version(nvcc))
     if info.cuda_version.split(".")[0] != nvcc_release.split(".")[0]:
         # Two CUDA runtimes in one process: the link may succeed and the load lie.
