@@ -12,6 +12,7 @@ from harness.checks.base import CheckContext, GradeOptions
 from harness.checks.run import check_run
 from sandbox.child_common import POISON_BITS
 from sandbox.judge import CallJudgement, judge_outputs, summarize
+from tests.expected import read_expected
 
 CHEATS = Path(__file__).resolve().parent.parent / "kernels_reference" / "cheats"
 CPU_CHEATS = sorted(p.name for p in CHEATS.iterdir()
@@ -28,7 +29,7 @@ def test_every_cpu_category_has_a_project() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CPU_CHEATS)
 def test_cheat_fails_for_its_reason(name: str, tmp_path: Path) -> None:
-    expected = (CHEATS / name / "EXPECTED.txt").read_text().strip()
+    expected = read_expected(CHEATS / name).reason
     case = Case(input="fixture", kernel=KernelSpec(
         op="rmsnorm", api="rms_norm(input, weight, eps)", shapes=[[7, 1000], [3, 4095], [2, 3, 64]],
         dtypes=["float32", "bfloat16"], checks=["run"]))
@@ -42,13 +43,13 @@ def test_cheat_fails_for_its_reason(name: str, tmp_path: Path) -> None:
     # ... and no other category's reason: a reader can tell which rule fired.
     for other in CPU_CHEATS:
         if other != name:
-            assert (CHEATS / other / "EXPECTED.txt").read_text().strip() not in result.reason, (other, result.reason)
+            assert read_expected(CHEATS / other).reason not in result.reason, (other, result.reason)
 
 
 def test_each_cpu_category_has_its_own_reason() -> None:
     """A reader must be able to tell which rule fired: no category's reason text is
     shared with, or contained in, another's."""
-    expected = {name: (CHEATS / name / "EXPECTED.txt").read_text().strip() for name in CPU_CHEATS}
+    expected = {name: read_expected(CHEATS / name).reason for name in CPU_CHEATS}
     for a, text_a in expected.items():
         for b, text_b in expected.items():
             assert a == b or text_a not in text_b, (a, text_a, b, text_b)
@@ -71,6 +72,6 @@ def test_nothing_written_and_partly_written_are_different_rules() -> None:
         judge_outputs([out], [ref], ref_inputs=[], earlier=[], atol=1e-4, rtol=1e-4, label="call 0", judgement=j)
         reasons[label] = summarize(j.problems)[0]
     assert reasons["none"][0] == "unwritten" and reasons["half"][0] == "partial"
-    assert (CHEATS / "reads_reference_output" / "EXPECTED.txt").read_text().strip() in reasons["none"][1]
-    assert (CHEATS / "partial_work" / "EXPECTED.txt").read_text().strip() in reasons["half"][1]
+    assert read_expected(CHEATS / "reads_reference_output").reason in reasons["none"][1]
+    assert read_expected(CHEATS / "partial_work").reason in reasons["half"][1]
     assert "96 of 192" in reasons["half"][1] and "192" in reasons["none"][1]

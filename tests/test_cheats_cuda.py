@@ -26,6 +26,7 @@ from harness.paths import repo_root
 from sandbox.devices.cuda import CudaDevice, is_marker, judge_evidence, stream_problem
 from sandbox.runner_child import _marker, _saved_outputs, _stream_of, deferred_detail, written_later
 from tests.cuda_helpers import needs_nvcc
+from tests.expected import read_expected
 from tests.test_load_probe import _check_with_cuda_torch, cuda_py  # noqa: F401 - cuda_py is a fixture
 
 CHEATS = repo_root() / "kernels_reference" / "cheats"
@@ -41,15 +42,9 @@ FILL = "void at::native::vectorized_elementwise_kernel<4, at::native::FillFuncto
 
 def expected(name: str) -> tuple[str, str]:
     """(check, reason substring) from EXPECTED.txt: `check: NAME`, then the substring."""
-    lines = [ln.strip() for ln in (CHEATS / name / "EXPECTED.txt").read_text().splitlines() if ln.strip()]
-    assert len(lines) == 2 and lines[0].startswith("check:"), f"{name}/EXPECTED.txt: bad format {lines!r}"
-    return lines[0].removeprefix("check:").strip(), lines[1]
-
-
-def _reason_of(name: str) -> str:
-    """A cheat's reason substring, whichever EXPECTED.txt format it uses (CPU ones: one line)."""
-    return [ln for ln in (CHEATS / name / "EXPECTED.txt").read_text().splitlines()
-            if ln.strip() and not ln.startswith("check:")][-1].strip()
+    spec = read_expected(CHEATS / name)
+    assert spec.lines == 2 and spec.check is not None, f"{name}/EXPECTED.txt: bad format {spec!r}"
+    return spec.check, spec.reason
 
 
 def test_every_cuda_category_has_a_project() -> None:
@@ -65,7 +60,7 @@ def test_every_cuda_category_has_a_project() -> None:
 
 def test_each_cuda_reason_is_its_own() -> None:
     """No CUDA cheat's reason is contained in another cheat's (CPU ones included), either way."""
-    reasons = {p.name: _reason_of(p.name) for p in CHEATS.iterdir() if (p / "EXPECTED.txt").is_file()}
+    reasons = {p.name: read_expected(p).reason for p in CHEATS.iterdir() if (p / "EXPECTED.txt").is_file()}
     for a in CUDA_CHEATS:
         for b, text_b in reasons.items():
             assert a == b or (reasons[a] not in text_b and text_b not in reasons[a]), (a, b)

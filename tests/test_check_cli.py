@@ -19,6 +19,7 @@ from harness.paths import repo_root
 from harness.results import CheckResult
 from sandbox.toolchain import find_nvcc, torch_info
 from tests.cuda_helpers import needs_nvcc
+from tests.expected import read_expected
 
 REFS = repo_root() / "kernels_reference"
 RMSNORM = REFS / "rmsnorm"
@@ -68,25 +69,13 @@ def test_auto_level_is_compile_without_a_gpu(capsys, monkeypatch):
     assert data["level"] == "compile" and data["level_requested"] == "auto" and code == 0
 
 
-def _expected(project: Path) -> tuple[str | None, str]:
-    """EXPECTED.txt: an optional `check: NAME` line, then the reason substring."""
-    check, text = None, []
-    for line in (project / "EXPECTED.txt").read_text().splitlines():
-        if line.startswith("check:"):
-            check = line.split(":", 1)[1].strip()
-        elif line.startswith("needs:"):
-            continue
-        elif line.strip():
-            text.append(line.strip())
-    return check, " ".join(text)
-
-
 @pytest.mark.parametrize("project", BAD, ids=[p.name for p in BAD])
 def test_bad_projects_fail_for_their_reason(project, capsys):
-    check, expected = _expected(project)
+    spec = read_expected(project)
+    check, expected = spec.check, spec.reason
     if check in ("compile", "sass") and find_nvcc() is None:
         pytest.skip("nvcc not found")
-    if "needs: cuda-torch" in (project / "EXPECTED.txt").read_text() and not torch_info().cuda:
+    if "cuda-torch" in spec.needs and not torch_info().cuda:
         pytest.skip("only loading it shows the fault: tests/test_load_probe.py runs it with a CUDA build of torch")
     code, data = _json(capsys, ["check", str(project), "--level", "compile", "--json"])
     failed = [r for r in data["results"] if r["status"] == "fail"]
@@ -111,7 +100,7 @@ def test_named_bad_projects_fail_in_the_right_check(name, check, capsys):
     assert code == 1
     assert by["build_toml"]["status"] == "pass"
     assert by[check]["status"] == "fail"
-    assert _expected(project)[1] in by[check]["reason"]
+    assert read_expected(project).reason in by[check]["reason"]
     if check == "compile":
         assert by["compile"]["reason"].startswith("relu_cuda/relu.cu:9: ")  # file:line of the error
         assert by["sass"]["reason"] == "blocked by compile"

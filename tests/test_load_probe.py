@@ -19,10 +19,11 @@ import pytest
 from harness.paths import repo_root
 from sandbox.load_probe import judge_load
 from tests.cuda_helpers import needs_nvcc
+from tests.expected import read_expected
 
 REFS = repo_root() / "kernels_reference"
 OPS = sorted(p.name for p in REFS.iterdir() if (p / "reference.py").is_file() and (p / "build.toml").is_file())
-LOAD_BAD = sorted(p for p in (REFS / "bad").iterdir() if "needs: cuda-torch" in (p / "EXPECTED.txt").read_text())
+LOAD_BAD = sorted(p for p in (REFS / "bad").iterdir() if "cuda-torch" in read_expected(p).needs)
 CUDA_PY = repo_root() / ".venv-cuda" / "bin" / "python"
 
 
@@ -100,8 +101,7 @@ def test_reference_op_links_and_loads_with_cuda_torch(cuda_py: Path, op: str, tm
 @pytest.mark.slow
 @pytest.mark.parametrize("project", LOAD_BAD, ids=[p.name for p in LOAD_BAD])
 def test_load_only_bad_project_fails_with_cuda_torch(cuda_py: Path, project: Path, tmp_path: Path) -> None:
-    lines = [ln.strip() for ln in (project / "EXPECTED.txt").read_text().splitlines()]
-    expected = next(ln for ln in lines if ln and not ln.startswith(("check:", "needs:")))
+    expected = read_expected(project).reason
     code, data = _check_with_cuda_torch(cuda_py, project, tmp_path)
     compile_ = next(r for r in data["results"] if r["name"] == "compile")
     assert code == 1 and compile_["status"] == "fail", compile_
