@@ -20,6 +20,7 @@ from harness.store import Store
 from harness.teacher import TeacherCallFailed, parse_skill_answer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fixtures.teacher.scripted import ScriptedTeacher, canned, echo_student, silent_student
+from tests.prereq import local_model_installed, missing
 
 REPO = Path(__file__).resolve().parent.parent
 TASK = "build H100 kernels with kernel-builder"
@@ -310,26 +311,12 @@ def test_cli_empty_task_is_exit_2_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2 and "TASK: empty" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-def _local_model_installed() -> bool:
-    try:
-        import llama_cpp  # noqa: F401
-
-        from harness.models.local_server import find_model_file
-
-        find_model_file()
-    except Exception:
-        return False
-    return True
-
-
 @pytest.mark.slow
 def test_loop_against_the_embedded_local_model(tmp_path: Path) -> None:
     """Teacher and student are the embedded SmolLM2-135M: asserts on what was written and
     stored, not on quality. Given cases keep the teacher to one draft and one refinement."""
-    if not _local_model_installed():
-        if os.environ.get("CI"):
-            pytest.fail("the embedded model is not installed (scripts/setup.sh installs it)")
-        pytest.skip("the embedded model is not installed (run scripts/setup.sh)")
+    if not local_model_installed():
+        missing("the embedded model is not installed", "run scripts/setup.sh")
     cases = tmp_path / "c.json"
     cases.write_text(json.dumps({"cases": [
         {"id": "cap", "input": "H100 cuda-capabilities value?", "expected": {"contains": "9.0"}},

@@ -20,6 +20,7 @@ from harness.paths import repo_root
 from sandbox.load_probe import judge_load
 from tests.cuda_helpers import needs_nvcc
 from tests.expected import read_expected
+from tests.prereq import missing
 
 REFS = repo_root() / "kernels_reference"
 OPS = sorted(p.name for p in REFS.iterdir() if (p / "reference.py").is_file() and (p / "build.toml").is_file())
@@ -31,10 +32,7 @@ CUDA_PY = repo_root() / ".venv-cuda" / "bin" / "python"
 def cuda_py() -> Path:
     """The CUDA-torch interpreter; in CI (CI=true) its absence fails instead of skipping."""
     if not CUDA_PY.exists():
-        why = "no CUDA build of torch in .venv-cuda (bash scripts/setup.sh --cuda-torch)"
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
+        missing("no CUDA build of torch in .venv-cuda", "bash scripts/setup.sh --cuda-torch")
     return CUDA_PY
 
 

@@ -7,7 +7,6 @@ model's answers are whatever they are.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,21 +14,11 @@ from pathlib import Path
 import pytest
 
 from harness.store import Store
+from tests.prereq import local_model_installed, missing
 
 REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
-
-
-def _local_model_installed() -> bool:
-    try:
-        from harness.models.local_server import find_model_file
-
-        find_model_file()
-        import llama_cpp  # noqa: F401
-    except Exception:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -46,10 +35,8 @@ def tiny_cases(tmp_path: Path) -> Path:
 
 
 def test_eval_through_the_embedded_model(tiny_cases: Path) -> None:
-    if not _local_model_installed():
-        if os.environ.get("CI"):
-            pytest.fail("the embedded model is not installed (scripts/setup.sh installs it)")
-        pytest.skip("the embedded model is not installed (run scripts/setup.sh)")
+    if not local_model_installed():
+        missing("the embedded model is not installed", "run scripts/setup.sh")
     out = subprocess.run(
         [sys.executable, "-m", "harness.cli", "eval", str(REPO / "tests/fixtures/skills/valid-skill"),
          "--cases", str(tiny_cases), "--model", "local", "--max-tokens", "48", "--level", "text", "--json"],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -24,6 +23,7 @@ from harness.report import (
 )
 from harness.report.model import ReportRun, ReportTrial
 from harness.results import CheckResult, Finding
+from tests.prereq import missing
 
 Z95 = 1.959963984540054
 
@@ -439,9 +439,7 @@ class _Elements(HTMLParser):
 def test_html_renders_in_headless_chromium(run, summary, tmp_path):
     browser = _chromium()
     if browser is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing in CI: run scripts/install_system.sh")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+        missing("chromium is not installed", "run scripts/install_system.sh")
     path = write_html(run, tmp_path / "report.html", summary=summary)
     target = next(i for i, t in enumerate(run.trials) if t.model == "m1" and t.arm == "with_skill"
                   and t.case_id == "c1" and t.run_index == 0)

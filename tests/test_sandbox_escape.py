@@ -25,6 +25,7 @@ from sandbox.backends import resolve_backend
 from sandbox.backends.capabilities import contains
 from sandbox.exec import ExecResult
 from sandbox.limits import Limits
+from tests.prereq import missing
 
 BACKENDS = ("local", "bwrap", "container")
 
@@ -40,9 +41,7 @@ def _backend(name: str):
         from sandbox.backends.bwrap import unavailable_reason
 
         if (why := unavailable_reason()) is not None:
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(f"bwrap unavailable in CI ({why}); run scripts/install_system.sh")
-            pytest.skip(f"bwrap unavailable: {why}")
+            missing(f"bwrap unavailable: {why}", "run scripts/install_system.sh")
     return resolve_backend(name)
 
 
