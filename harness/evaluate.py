@@ -34,13 +34,11 @@ log = logging.getLogger(__name__)
 ARMS = ("baseline", "with_skill")
 
 
-class EvalOptions(BaseModel):
-    skill_dir: Path
-    cases_path: Path
-    models: list[str]
+class StudentSettings(BaseModel):
+    """How the evaluated models are called and their answers graded: shared by `eval` and
+    by `generate`, whose student phases are eval runs."""
+
     runs: int = 1
-    base_url: str | None = None
-    api_key_env: str | None = None
     concurrency: int = 4
     max_tokens: int = 4096
     temperature: float | None = 1.0
@@ -49,6 +47,17 @@ class EvalOptions(BaseModel):
     sandbox: str = "auto"
     timeout_s: float = 300.0
     attempts: int = 5
+
+    def student_settings(self) -> dict:
+        return self.model_dump(include=set(StudentSettings.model_fields))
+
+
+class EvalOptions(StudentSettings):
+    skill_dir: Path
+    cases_path: Path
+    models: list[str]
+    base_url: str | None = None
+    api_key_env: str | None = None
     max_cost: float | None = None
 
 

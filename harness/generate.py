@@ -41,7 +41,7 @@ from harness import teacher as T
 from harness.cases import Case, load_cases, parse_cases
 from harness.config import load_config
 from harness.errors import KernelgradeError, UserError
-from harness.evaluate import ARMS, EvalOptions, Progress, skill_record, execute
+from harness.evaluate import ARMS, EvalOptions, Progress, StudentSettings, execute, skill_record
 from harness.models.base import ChatRequest, Completion, ModelClient
 from harness.models.registry import ModelSpec, check_key, make_client, resolve
 from harness.paths import artifacts_dir, repo_root
@@ -98,7 +98,7 @@ class StudentCallsFailed(KernelgradeError):
     exit_code = 3
 
 
-class GenerateOptions(BaseModel):
+class GenerateOptions(StudentSettings):
     task: str
     teacher: str
     students: list[str]
@@ -119,19 +119,10 @@ class GenerateOptions(BaseModel):
     """Answers the teacher may give per step before the run gives up (invalid skill or cases)."""
     eval_base_url: str | None = None
     eval_api_key_env: str | None = None
-    runs: int = 1
     seed: int = 0
     holdout_fraction: float = 0.4
     out_skills: Path = Path("skills")
     out_cases: Path = Path("cases")
-    max_tokens: int = 4096
-    temperature: float | None = 1.0
-    level: str = "auto"
-    device: str = "cuda"
-    sandbox: str = "auto"
-    concurrency: int = 4
-    timeout_s: float = 300.0
-    attempts: int = 5
 
 
 class IterationResult(BaseModel):
@@ -646,11 +637,9 @@ def _eval_run(ctx: _Ctx, phase: str, skill_dir: Path, cases: list[Case], arms: t
     if existing is None:
         cases_file = ctx.work / f"cases-{phase}.json"
         cases_file.write_text(json.dumps({"cases": [c.model_dump(mode="json") for c in cases]}, indent=1))
-        opts = EvalOptions(skill_dir=skill_dir, cases_path=cases_file, models=ctx.opts.students, runs=ctx.opts.runs,
+        opts = EvalOptions(skill_dir=skill_dir, cases_path=cases_file, models=ctx.opts.students,
                            base_url=ctx.opts.eval_base_url, api_key_env=ctx.opts.eval_api_key_env,
-                           concurrency=ctx.opts.concurrency, max_tokens=ctx.opts.max_tokens,
-                           temperature=ctx.opts.temperature, level=ctx.opts.level, device=ctx.opts.device,
-                           sandbox=ctx.opts.sandbox, timeout_s=ctx.opts.timeout_s, attempts=ctx.opts.attempts)
+                           **ctx.opts.student_settings())
         record = opts.model_dump(mode="json") | {
             "resolved_level": ctx.config["resolved_level"], "models_resolved": ctx.config["students_resolved"],
             "generate_run": ctx.run_id, "phase": phase, "arms": list(arms)}
