@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sandbox.aten_ops import TRIVIAL_ATEN
 from sandbox.child_common import POISON_BITS
 
 #: Most specific first: the first error of a check becomes its one-line reason.
@@ -22,16 +23,6 @@ KIND_ORDER = (
     "mismatch", "missing",
 )
 
-#: aten ops that allocate, view, copy or fill: they cannot compute an op's result.
-TRIVIAL_ATEN = frozenset("""
-empty empty_like empty_strided empty_permuted new_empty new_empty_strided zeros zeros_like new_zeros
-zero_ fill_ full full_like new_full ones ones_like new_ones view _unsafe_view reshape _reshape_alias
-alias as_strided detach detach_ contiguous expand expand_as unsqueeze squeeze t transpose permute
-select slice narrow flatten unflatten view_as split split_with_sizes chunk unbind size stride numel dim
-resize_ copy_ clone _to_copy to lift_fresh lift_fresh_copy item _local_scalar_dense is_nonzero
-result_type set_ resolve_conj resolve_neg _has_compatible_shallow_copy_type is_same_size type_as
-is_pinned record_stream
-""".split())
 IGNORED_NAMESPACES = ("profiler::",)
 
 

@@ -40,6 +40,7 @@ from harness.errors import UserError
 from harness.project import ProjectInfo, read_project
 from harness.reference import reference_dir, resolve_reference_path
 from harness.results import CheckResult, Finding, Severity
+from sandbox.aten_ops import TRIVIAL_ATEN
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Rule:
     """cpp only: match on the text with string literals kept."""
     ops_only: bool = False
     """The match's `name` group must look like a PyTorch compute op: lower snake case and
-    not an allocation/view/copy op (sandbox.judge.TRIVIAL_ATEN) or a helper in NOT_COMPUTE."""
+    not an allocation/view/copy op (sandbox.aten_ops.TRIVIAL_ATEN, shared with the run check) or a helper in NOT_COMPUTE."""
 
 
 # Python-side names under torch that create tensors or configure, not compute.
@@ -473,8 +474,6 @@ class Hit:
 
 
 def _compute_op(name: str | None) -> bool:
-    from sandbox.judge import TRIVIAL_ATEN  # one list of "not compute" aten ops for both checks
-
     return bool(name) and name == name.lower() and name not in TRIVIAL_ATEN \
         and name.lower() not in NOT_COMPUTE and not name.startswith("__")
 
