@@ -65,7 +65,8 @@ def test_cpu_torch_says_it_did_not_link(capsys) -> None:
 
     assert main(["check", str(REFS / "rmsnorm"), "--level", "compile", "--device", "cuda", "--json"]) == 0
     compile_ = next(r for r in json.loads(capsys.readouterr().out)["results"] if r["name"] == "compile")
-    assert compile_["status"] == "pass" and "loaded" not in compile_["reason"]
+    assert compile_["status"] == "pass" and "linked and loaded" not in compile_["reason"]
+    assert compile_["reason"].endswith("; not linked or loaded (torch here is a CPU build)")
     assert compile_["metrics"]["loaded"] is False
     note = next(f for f in compile_["findings"] if f["key"] == "link")
     assert "not linked or loaded" in note["reason"] and "CPU build" in note["reason"]

@@ -237,6 +237,8 @@ def check_compile(ctx: CheckContext) -> CheckResult:
                      + (" (cached)" if metrics.get("cache_hit") else ""))
         if metrics.get("loaded"):
             parts.append("linked and loaded without a GPU")
+        elif metrics.get("loaded") is False and not any(f.key == "load" for f in findings):
+            parts.append("not linked or loaded (torch here is a CPU build)")  # a skipped step, said in the reason
     if ctx.device == "cpu" and cpu_skip is None:
         parts.append("CPU extension built" + (" (cached)" if metrics.get("cpu_cache_hit") else ""))
     result = CheckResult.from_findings(NAME, findings, ok_reason="; ".join(parts) or "ok", metrics=metrics,
