@@ -42,13 +42,14 @@ def _plan(op_dir: Path):
     """The units and build env exactly as the compile check derives them."""
     from harness.checks.base import CheckContext
     from harness.checks.compile import _build_env
-    from harness.project import read_project
-    from sandbox.builder_files import extension_name
-    from sandbox.cache import content_key
-    from sandbox.nvcc import Includes, plan_cuda, project_sources
+    from harness.project.info import read_project
+    from harness.build.builder_files import extension_name
+    from harness.build.cache import content_key
+    from harness.build.cuda_plan import Includes, plan_cuda
+    from harness.project.sources import source_bytes
 
     project = read_project(op_dir)
-    files = project_sources(op_dir)
+    files = source_bytes(op_dir)
     ext = extension_name(project.name, "cuda", content_key(files=files))
     probe = plan_cuda(project, ext_name=ext, includes=Includes())
     ctx = CheckContext(case=None, text="", project_dir=op_dir, level="compile", device="cuda",
@@ -62,7 +63,7 @@ def _plan(op_dir: Path):
 
 def bare(op_dir: Path, parallel: int) -> float:
     """Same commands, plain subprocess, same parallelism; sources laid out the same way."""
-    from sandbox.nvcc import _populate
+    from harness.build.nvcc import _populate
 
     plan, files, env = _plan(op_dir)
     with tempfile.TemporaryDirectory(prefix="kg-bare-") as tmp:
@@ -99,7 +100,7 @@ def harness_check(op_dir: Path) -> tuple[float, dict]:
 
 def cli_check(op_dir: Path) -> float:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(op_dir), "--level", "compile", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "harness.cli.main", "check", str(op_dir), "--level", "compile", "--json"],
                           capture_output=True, text=True, cwd=ROOT)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
@@ -113,9 +114,9 @@ def fixed_overhead(rounds: int) -> dict:
     each harness round a cache miss (a unique -D), medians compared."""
     import statistics
 
-    from sandbox import toolchain
-    from sandbox.cache import BuildCache
-    from sandbox.nvcc import BuildEnv, CompileUnit, _populate, compile_unit
+    from harness.build import toolchain
+    from harness.build.cache import BuildCache
+    from harness.build.nvcc import BuildEnv, CompileUnit, _populate, compile_unit
 
     src = (ROOT / "tests" / "fixtures" / "cuda" / "add.cu").read_bytes()
     files = {"k/add.cu": src}
@@ -152,8 +153,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=None,
                         help="compiles at once for both bare and harness (default: the harness's bound)")
     args = parser.parse_args()
-    from sandbox.headers import ensure_math_headers
-    from sandbox.nvcc import default_parallel
+    from harness.build.headers import ensure_math_headers
+    from harness.build.nvcc import default_parallel
 
     if args.jobs:
         os.environ["KERNELGRADE_COMPILE_JOBS"] = str(args.jobs)
@@ -170,7 +171,7 @@ def main() -> int:
         op_dir = ROOT / "kernels_reference" / op
         with tempfile.TemporaryDirectory(prefix="kg-bench-cache-") as cache:
             os.environ["KERNELGRADE_CACHE"] = cache
-            from sandbox.headers import default_dir
+            from harness.build.headers import default_dir
 
             shutil.copytree(headers, default_dir())
             # Alternate which goes first, so neither always gets the warmer page cache.

@@ -54,8 +54,8 @@ def main() -> None:
         import harness.models.openai_compat  # noqa: F401  (the SDK import is a one-off ~1 s)
 
         t_import = time.perf_counter() - t_import
-        from harness.evaluate import EvalOptions, execute, start_eval
-        from harness.store import Store
+        from harness.workflows.evaluate import EvalOptions, execute, start_eval
+        from harness.store.db import Store
 
         n_cases = args.trials // 2
         cases = Path(tmp) / "cases.json"

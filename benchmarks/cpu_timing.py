@@ -30,9 +30,9 @@ def _child(spec_path: str) -> None:
     import torch
     import torch.utils.benchmark as tb
 
-    from harness.reference import load_reference_module
-    from sandbox.child_common import TimingSpec, make_inputs, seed_for, timing_loop
-    from sandbox.devices.cpu import CpuDevice
+    from harness.inputs.reference import load_reference_module
+    from sandbox.programs.child_common import TimingSpec, make_inputs, seed_for, timing_loop
+    from sandbox.programs.devices.cpu import CpuDevice
 
     spec = json.loads(Path(spec_path).read_text())
     if spec.get("threads"):
@@ -66,10 +66,10 @@ def _child(spec_path: str) -> None:
 
 
 def _run_one(op: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
-    from harness.project import read_project
-    from harness.reference import load_reference_module
-    from sandbox.build_cpu import build_cpu_extension
-    from sandbox.exec import run_sandboxed
+    from harness.project.info import read_project
+    from harness.inputs.reference import load_reference_module
+    from harness.build.cpu_extension import build_cpu_extension
+    from sandbox.run import run_sandboxed
     from sandbox.limits import Limits
 
     project = read_project(REPO / "kernels_reference" / op)

@@ -152,8 +152,8 @@ def _child(spec_path: str) -> None:
     import torch
     import triton.testing
 
-    from harness.reference import load_reference_module
-    from sandbox.child_common import make_inputs
+    from harness.inputs.reference import load_reference_module
+    from sandbox.programs.child_common import make_inputs
 
     spec = json.loads(Path(spec_path).read_text())
     sys.path.insert(0, spec["package_parent"])
@@ -173,7 +173,7 @@ class OpSession:
 
     def __init__(self, op: str, workdir: Path, args: argparse.Namespace) -> None:
         from harness.checks.base import CheckContext, GradeOptions
-        from harness.grading import run_checks
+        from harness.scoring.grade import run_checks
 
         self.op, self.workdir, self.args = op, workdir, args
         opts = GradeOptions(timed_iters=args.iters)
@@ -193,7 +193,7 @@ class OpSession:
         return result.metrics["candidate_median_us"] * 1e3
 
     def bench_ns(self, repeat: int) -> float:
-        from sandbox.exec import run_sandboxed
+        from sandbox.run import run_sandboxed
         from sandbox.limits import Limits
 
         plan = self.plan

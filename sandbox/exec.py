@@ -172,26 +172,3 @@ def _limit_guards(limits: Limits, cgroup: PidsCgroup | None) -> list[str]:
     else:
         lines.append(f"processes: RLIMIT_NPROC={limits.nproc} (counts every process of uid {os.getuid()})")
     return lines
-
-
-def run_sandboxed(
-    cmd: list[str],
-    *,
-    cwd: Path,
-    limits: Limits = Limits(),
-    backend: str = "auto",
-    env_extra: dict[str, str] | None = None,
-    ro_paths: tuple[Path, ...] = (),
-    gpu: bool = False,
-    network: bool = False,
-    stdin_data: bytes | None = None,
-    pass_fds: tuple[int, ...] = (),
-) -> ExecResult:
-    """Run untrusted `cmd` with `cwd` as the only writable place (where the backend can
-    enforce it). `ro_paths` are extra read-only binds (toolchain, venv) for stronger
-    backends. The chosen backend's name is in the result."""
-    from sandbox.backends import resolve_backend
-
-    impl = resolve_backend(backend, need_fds=bool(pass_fds))
-    return impl.run(cmd, cwd=cwd, limits=limits, env_extra=env_extra, ro_paths=ro_paths,
-                    gpu=gpu, network=network, stdin_data=stdin_data, pass_fds=pass_fds)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sandbox.headers import default_dir, find_math_headers, install_headers  # noqa: E402
+from harness.build.headers import default_dir, find_math_headers, install_headers  # noqa: E402
 
 
 def main() -> int:

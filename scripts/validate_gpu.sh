@@ -45,7 +45,7 @@ say "- commit: $commit"
 versions='import sys, torch
 print(f"Python {sys.version.split()[0]}, torch {torch.__version__} (CUDA {torch.version.cuda}), "
       f"device {torch.cuda.get_device_name(0)}")'
-nvcc='from sandbox.toolchain import find_nvcc, tool_version
+nvcc='from harness.build.toolchain import find_nvcc, tool_version
 t = find_nvcc()
 print(f"{t.path}: {(tool_version(t.path) or chr(63)).splitlines()[-1]}" if t else "not found")'
 say "- $("$py" -c "$versions")"
@@ -110,7 +110,7 @@ say "## 1. Reference ops: kernelgrade check --level run --device cuda"
 ops=$("$py" -c 'import sys; sys.path.insert(0, "benchmarks"); from gpu_timing import reference_ops; print(*reference_ops())')
 for op in $ops; do
   echo "[validate] check $op" >&2
-  "$py" -m harness.cli check "kernels_reference/$op" --level run --device cuda --json >"$raw/$op.json" 2>"$raw/$op.err"
+  "$py" -m harness.cli.main check "kernels_reference/$op" --level run --device cuda --json >"$raw/$op.json" 2>"$raw/$op.err"
   rc=$?
   [[ $rc == 0 ]] || failed+=("check $op (exit $rc)")
 done
@@ -125,7 +125,7 @@ for dir in kernels_reference/cheats/*/; do
   dev=cpu; grep -q 'backend *= *"cuda"' "$dir/build.toml" && dev=cuda
   op=$(grep -o 'kernels_reference/[a-z_0-9]*' "$dir/README.md" | head -n 1 | cut -d/ -f2)
   echo "[validate] cheat $name ($dev, reference ${op:-rmsnorm})" >&2
-  "$py" -m harness.cli check "$dir" --level run --device "$dev" --op "${op:-rmsnorm}" --json \
+  "$py" -m harness.cli.main check "$dir" --level run --device "$dev" --op "${op:-rmsnorm}" --json \
     >"$raw/cheat-$name.json" 2>"$raw/cheat-$name.err"
   cheat_files+=("$raw/cheat-$name.json")
 done

@@ -19,3 +19,13 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
         monkeypatch.delenv(key, raising=False)
     return home
+
+
+@pytest.fixture
+def require_nvcc() -> None:
+    """For tests marked `needs_nvcc` (tests/cuda_helpers.py)."""
+    from harness.build.toolchain import find_nvcc
+    from tests.prereq import missing
+
+    if find_nvcc() is None:
+        missing("nvcc not found", "put the CUDA toolkit on PATH or set CUDA_HOME")

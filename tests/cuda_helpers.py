@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.toolchain import find_nvcc
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cuda"
 
-needs_nvcc = pytest.mark.skipif(find_nvcc() is None, reason="nvcc not found (PATH, CUDA_HOME, nvidia-cuda-nvcc)")
+#: nvcc is a prerequisite like the others: missing in CI is a failure, elsewhere a skip (tests/prereq.py).
+needs_nvcc = pytest.mark.usefixtures("require_nvcc")
 
 
 def kernel_project(root: Path, sources: list[str], *, caps: list[str] | None = None,

@@ -31,3 +31,11 @@ def local_model_installed() -> bool:
     except Exception:  # noqa: BLE001 - any failure means "not usable here"
         return False
     return True
+
+
+def default_sigint() -> None:
+    """preexec_fn for a child that is sent Ctrl-C: a shell that starts the test run in the
+    background ignores SIGINT, the child would inherit that and never see the signal."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness.cases import Case
-from harness.results import CheckResult, Device, Level
+from harness.inputs.cases import Case
+from harness.common.results import CheckResult, Device, Level
 
 
 @dataclass
@@ -22,6 +22,12 @@ class GradeOptions:
     """Explicit reference.py for `check --level run` (--reference / --op)."""
     timed_iters: int | None = None
     """Override the runner's timed iterations (tests use few)."""
+    timing_rounds: int | None = None
+    """Override the device's number of alternating timing rounds."""
+    op: str | None = None
+    """The reference op for a bare project (`check --op`), when no case names one."""
+    seed: int | None = None
+    """A fixed base seed to replay a failure; None draws a fresh secret one."""
 
 
 @dataclass

@@ -1,12 +1,12 @@
 """The `compile` check: build every CUDA kernel source and the torch binding for the
 H100 targets the project (and the case) ask for, compile-only, through the cache.
 With `--device cpu` it also builds the CPU kernels into a loadable extension
-(sandbox.build_cpu), which the run check then loads.
+(harness.build.cpu_extension), which the run check then loads.
 
 Hands over to later checks in ctx.state: "cuda_objects" (objects with SASS, for
 the sass check), "compile_units" (all unit results), "cpu_build" (the CPU build),
-"cuda_build" (the linked extension, sandbox.build_cuda: wherever torch is a CUDA build),
-"load_report" (below --level run: what loading it without a GPU registered, sandbox.load_probe).
+"cuda_build" (the linked extension, harness.build.cuda_extension: wherever torch is a CUDA build),
+"load_report" (below --level run: what loading it without a GPU registered, harness.build.load_probe).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from harness.checks.base import CheckContext
-from harness.errors import UserError
-from harness.project import ProjectInfo, read_project
-from harness.results import CheckResult, Finding
+from harness.common.errors import UserError
+from harness.common.results import CheckResult, Finding
+from harness.project.info import ProjectInfo, read_project
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,10 @@ MAX_ERRORS_PER_UNIT = 3
 
 def _build_env(ctx: CheckContext, plan_needs_torch: bool):
     """Tools, include dirs, versions. Returns (BuildEnv, Includes, nvcc Tool) or a reason."""
-    from sandbox import toolchain
-    from sandbox.headers import HEADER_WHEELS, ensure_math_headers
-    from sandbox.nvcc import BuildEnv, Includes
+    from harness.build import toolchain
+    from harness.build.headers import HEADER_WHEELS, ensure_math_headers
+    from harness.build.cuda_plan import Includes
+    from harness.build.nvcc import BuildEnv
 
     nvcc = toolchain.find_nvcc()
     if nvcc is None:
@@ -76,15 +77,17 @@ def _write_log(results, path: Path) -> None:
 
 def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metrics: dict) -> str | None:
     """Compile the CUDA side. Returns a skip reason when nothing could be compiled."""
-    from sandbox.builder_files import extension_name
-    from sandbox.cache import content_key
-    from sandbox.nvcc import Includes, compile_units, plan_cuda, project_sources
-    from sandbox.toolchain import release_of
+    from harness.build.builder_files import extension_name
+    from harness.build.cache import content_key
+    from harness.build.cuda_plan import Includes, plan_cuda
+    from harness.build.nvcc import compile_units
+    from harness.build.toolchain import release_of
+    from harness.project.sources import source_bytes
 
     if not project.kernels_for("cuda"):
         return "no CUDA kernel in build.toml"
     requested = ctx.case.kernel.capabilities if ctx.case is not None and ctx.case.kernel else None
-    files = project_sources(project.root)
+    files = source_bytes(project.root)
     ext = extension_name(project.name, "cuda", content_key(files=files))
     # Plan once without include dirs to learn whether torch is needed, then for real.
     probe = plan_cuda(project, ext_name=ext, includes=Includes(), requested=requested)
@@ -153,8 +156,13 @@ def _link(ctx: CheckContext, project: ProjectInfo, ext: str, nvcc: Path, finding
     below --level run, where torch is a CUDA build, to load it once without a GPU (which
     catches undefined symbols and missing registrations). A CPU build of torch cannot
     link a CUDA extension: say so, never count it as done."""
-    from sandbox.build_cuda import link_cuda_extension
-    from sandbox.toolchain import cuda_home_of, release_of, tool_version, torch_info
+    from harness.build.cuda_extension import link_cuda_extension
+    from harness.build.toolchain import (
+        cuda_home_of,
+        release_of,
+        tool_version,
+        torch_info,
+    )
 
     info = torch_info()
     if info is None or not project.has_torch:
@@ -181,7 +189,7 @@ def _link(ctx: CheckContext, project: ProjectInfo, ext: str, nvcc: Path, finding
         return
     if ctx.level == "run":
         return  # the run check loads it, on the GPU
-    from sandbox.load_probe import probe_extension
+    from harness.build.load_probe import probe_extension
 
     api = ctx.case.kernel.api_name if ctx.case is not None and ctx.case.kernel else None
     report = probe_extension(build.package_dir, ext, api=api, workdir=ctx.artifacts / "cuda" / "load",
@@ -194,9 +202,9 @@ def _link(ctx: CheckContext, project: ProjectInfo, ext: str, nvcc: Path, finding
 def _cpu(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metrics: dict) -> str | None:
     """Build the CPU kernels (device cpu). Returns a skip reason when it could not run."""
     try:
-        from sandbox.build_cpu import build_cpu_extension
+        from harness.build.cpu_extension import build_cpu_extension
     except ModuleNotFoundError as err:
-        if err.name == "sandbox.build_cpu":
+        if err.name == "harness.build.cpu_extension":
             return "CPU build not available in this kernelgrade"
         raise
     if not project.kernels_for("cpu"):

@@ -7,7 +7,7 @@ case file grades the same answer the same way in both tools.
 from __future__ import annotations
 
 from harness.checks.base import CheckContext
-from harness.results import CheckResult, Finding
+from harness.common.results import CheckResult, Finding
 
 
 def marker_findings(text: str, contains: list[str], not_contains: list[str]) -> list[Finding]:

@@ -12,12 +12,12 @@ from pathlib import Path
 from types import ModuleType
 
 from harness.checks.base import CheckContext
-from harness.errors import UserError
-from harness.reference import load_reference_module, op_name_of, resolve_reference_path, tolerance
-from harness.results import CheckResult, Finding
-from sandbox.child_common import CallSpec, seed_for
-from sandbox.judge import CallJudgement, bit_equal, classify_ops, judge_outputs, summarize
-from sandbox.runner import RunPlan, TimingPlan, clean_workdir, load_tensors, new_seed, \
+from harness.common.errors import UserError
+from harness.inputs.reference import load_reference_module, op_name_of, resolve_reference_path, tolerance
+from harness.common.results import CheckResult, Finding
+from sandbox.programs.child_common import CallSpec, seed_for
+from harness.execute.judge import CallJudgement, bit_equal, classify_ops, judge_outputs, summarize
+from harness.execute.runner import RunPlan, TimingPlan, clean_workdir, load_tensors, new_seed, \
     run_candidate_calls, run_reference_outputs
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ REPEATS = 2
 
 
 def _reference(ctx: CheckContext) -> Path | None:
-    op = ctx.case.kernel.op if ctx.case is not None and ctx.case.kernel is not None else getattr(ctx.options, "op", None)
+    op = ctx.case.kernel.op if ctx.case is not None and ctx.case.kernel is not None else ctx.options.op
     # A reference.py inside a model's answer is untrusted: only bare `check PROJECT` uses one.
     project = ctx.project_dir if ctx.case is None else None
     return resolve_reference_path(explicit=ctx.options.reference, op=op, project_dir=project)
@@ -48,8 +48,8 @@ def _shapes_dtypes(ctx: CheckContext, ref: ModuleType) -> tuple[list[list[int]],
 def _build(ctx: CheckContext) -> tuple[Path, str, str, bool] | CheckResult:
     """(package dir, package name, op namespace, cache hit) or the result to return."""
     if ctx.device == "cpu":
-        from harness.project import read_project
-        from sandbox.build_cpu import NO_CPU_KERNEL, build_cpu_extension
+        from harness.project.info import read_project
+        from harness.build.cpu_extension import NO_CPU_KERNEL, build_cpu_extension
 
         build = ctx.state.get("cpu_build")
         if build is None:
@@ -73,7 +73,7 @@ def _build(ctx: CheckContext) -> tuple[Path, str, str, bool] | CheckResult:
 
 def make_plan(ctx: CheckContext, ref_path: Path, ref: ModuleType, package_dir: Path, package: str,
               ext_ns: str, seed: int) -> RunPlan:
-    from sandbox.devices import get_device
+    from sandbox.programs.devices import get_device
 
     shapes, dtypes = _shapes_dtypes(ctx, ref)
     calls: list[CallSpec] = []
@@ -86,7 +86,7 @@ def make_plan(ctx: CheckContext, ref_path: Path, ref: ModuleType, package_dir: P
     tolerances = {d: tolerance(ref, d, spec.atol if spec else None, spec.rtol if spec else None) for d in dtypes}
     dev = get_device(ctx.device)
     iters = ctx.options.timed_iters or dev.default_timed_iters
-    rounds = int(getattr(ctx.options, "timing_rounds", None) or dev.default_rounds)
+    rounds = int(ctx.options.timing_rounds or dev.default_rounds)
     largest = max(shapes, key=lambda s: (_numel(s), s))
     timing = TimingPlan(shape=largest, dtype=dtypes[0], iters=iters, warmup=dev.default_warmup, rounds=rounds)
     replaced = [op_name_of(ref_path), str(ref.API), *list(getattr(ref, "TORCH_OPS", []) or [])]
@@ -193,7 +193,7 @@ def check_run(ctx: CheckContext) -> CheckResult:
         return built
     package_dir, package, ext_ns, cache_hit = built
     ref = load_reference_module(ref_path)
-    seed = int(getattr(ctx.options, "seed", None) or new_seed())
+    seed = int(ctx.options.seed or new_seed())
     plan = make_plan(ctx, ref_path, ref, package_dir, package, ext_ns, seed)
     problems, metrics, per_call = judge_calls(plan)
     findings = [Finding(severity="error", key=kind, reason=msg) for kind, msg in summarize(problems)]

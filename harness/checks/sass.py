@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from harness.checks.base import CheckContext
-from harness.results import CheckResult, Finding
+from harness.common.results import CheckResult, Finding
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ def _demangler(names: list[str]) -> dict[str, str]:
 
 
 def check_sass(ctx: CheckContext) -> CheckResult:
-    from sandbox.sass import disassemble
-    from sandbox.toolchain import find_cuobjdump, tool_version
+    from harness.build.disassemble import disassemble
+    from harness.build.toolchain import find_cuobjdump, tool_version
 
     objects = ctx.state.get("cuda_objects")
     if not objects:

@@ -1,5 +1,5 @@
 """The `speedup` check: time the candidate and the reference in alternating child
-processes (sandbox.runner.run_timing), check the outputs of sampled timed calls, and
+processes (harness.execute.runner.run_timing), check the outputs of sampled timed calls, and
 report speedup = reference median / candidate median, labelled with the device.
 
 Passes when timing succeeded and, on CUDA, speedup >= the case's min_speedup. On CPU
@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 
 from harness.checks.base import CheckContext
-from harness.reference import load_reference_module
-from harness.results import CheckResult, Finding
-from sandbox.judge import CallJudgement, judge_outputs, summarize
-from sandbox.runner import RunPlan, load_tensors, run_reference_outputs, run_timing
+from harness.inputs.reference import load_reference_module
+from harness.common.results import CheckResult, Finding
+from harness.execute.judge import CallJudgement, judge_outputs, summarize
+from harness.execute.runner import RunPlan, load_tensors, run_reference_outputs, run_timing
 
 NAME = "speedup"
 H100_BANDWIDTH = 3.35e12

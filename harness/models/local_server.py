@@ -29,8 +29,8 @@ from typing import IO
 
 import httpx
 
-from harness.errors import UserError
-from harness.paths import data_dir
+from harness.common.errors import UserError
+from harness.common.paths import data_dir
 
 __all__ = [
     "MODEL_ID",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from harness.config import Config
-from harness.errors import UserError
+from harness.common.config import Config
+from harness.common.errors import UserError
 from harness.models.base import ModelClient
 from harness.models.retry import RetryingClient
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from harness import stats
+from harness.report import stats
 from harness.report.model import ARMS, Arm, ReportRun
 from harness.report.summary import N_BOOT, bootstrap_difference, paired_outcomes
 
@@ -74,10 +74,3 @@ def compare_runs(a: ReportRun, b: ReportRun, *, n_boot: int = N_BOOT, seed: int 
     return CompareResult(run_a=a.run_id, run_b=b.run_id, rows=rows,
                          only_in_a=sorted(fmt(k) for k in keys_a - keys_b),
                          only_in_b=sorted(fmt(k) for k in keys_b - keys_a))
-
-
-def render_compare(result: CompareResult, console) -> None:
-    """Print the comparison table (the renderer lives in terminal.py; re-exported here for callers)."""
-    from harness.report.terminal import render_compare as _render
-
-    _render(result, console)

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from harness.results import CheckResult, Device, Finding, Level
+from harness.common.results import CheckResult, Device, Finding, Level
 
 log = logging.getLogger(__name__)
 

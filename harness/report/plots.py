@@ -27,7 +27,8 @@ def _pyplot():
     return plt
 
 
-def plot_pass_rates(summary: Summary, path: Path) -> Path:
+def pass_rate_figure(summary: Summary):
+    """Bars of pass rate (%) per model, one per arm, with Wilson intervals as error bars."""
     plt = _pyplot()
     models = list(dict.fromkeys(a.model for a in summary.arms))
     fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(models) + 2), 3.6))
@@ -52,12 +53,20 @@ def plot_pass_rates(summary: Summary, path: Path) -> Path:
     ax.set_title("Pass rate, baseline vs with skill (95% Wilson interval)")
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
-def plot_speedups(run: ReportRun, path: Path) -> Path | None:
+def plot_pass_rates(summary: Summary, path: Path) -> Path:
+    return _save(pass_rate_figure(summary), path)
+
+
+def speedup_figure(run: ReportRun):
     """Speedup of correct trials, one panel per device, one column per (model, arm); None if none."""
     data: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for t in run.trials:
@@ -86,9 +95,12 @@ def plot_speedups(run: ReportRun, path: Path) -> Path | None:
         ax.set_ylabel("speedup vs reference (log)")
         ax.set_title(f"Speedup of correct trials ({device_label(device)})")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_speedups(run: ReportRun, path: Path) -> Path | None:
+    fig = speedup_figure(run)
+    return _save(fig, path) if fig is not None else None
 
 
 def write_plots(run: ReportRun, outdir: Path, *, summary: Summary | None = None) -> list[Path]:

@@ -18,10 +18,11 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
-from harness import stats
+from harness.report import stats
 from harness.report.model import ARMS, Arm, ReportRun, ReportTrial
-from harness.results import CHECK_LEVEL, CheckResult
-from harness.scoring import in_level
+from harness.common.results import CheckResult
+from harness.common.check_table import CHECK_LEVEL
+from harness.scoring.verdict import in_level
 
 #: Rate columns: label -> how a trial scores on it (see _rate_outcome).
 RATE_COLUMNS: tuple[str, ...] = ("build_toml", "compile", "run", "correct")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from sandbox.errors import SandboxUnavailable
 from sandbox.exec import ExecResult
 from sandbox.limits import Limits
 
@@ -52,8 +53,6 @@ AUTO_ORDER = ("container", "bwrap", "local")
 def resolve_backend(name: str = "auto", *, need_fds: bool = False) -> Backend:
     """The backend called `name`, or for "auto" the strongest available one. With
     `need_fds` (the command gets pass_fds), auto skips backends that cannot pass them."""
-    from harness.errors import UserError
-
     table = _backends()
     if name == "auto":
         for candidate in AUTO_ORDER:
@@ -64,10 +63,10 @@ def resolve_backend(name: str = "auto", *, need_fds: bool = False) -> Backend:
                 return impl
         return table["local"]
     if name not in table:
-        raise UserError(f"--sandbox {name}: unknown backend (choose auto, local, bwrap or container)")
+        raise SandboxUnavailable(f"--sandbox {name}: unknown backend (choose auto, local, bwrap or container)")
     if not table[name].available():
         why = unavailable_reasons().get(name)
-        raise UserError(f"--sandbox {name}: not available on this machine" + (f" ({why})" if why else ""))
+        raise SandboxUnavailable(f"--sandbox {name}: not available on this machine" + (f" ({why})" if why else ""))
     return table[name]
 
 

@@ -35,13 +35,6 @@ _ETC_FILES = (
 )
 
 
-def _kernelgrade_dirs() -> list[Path]:
-    """kernelgrade's own packages (for runners that import them), not the whole checkout:
-    a checkout may hold .env files or other runs' artifacts."""
-    root = Path(__file__).resolve().parents[2]
-    return [root / name for name in ("sandbox", "harness", "kernels_reference") if (root / name).is_dir()]
-
-
 def _cuda_dirs() -> list[Path]:
     found: list[Path] = []
     for var in ("CUDA_HOME", "CUDA_PATH"):
@@ -61,8 +54,7 @@ def _site_dirs() -> list[Path]:
 
 def default_ro_paths() -> list[Path]:
     """Read-only binds every command gets: the Python environment, CUDA toolkit, kernelgrade."""
-    return [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), *_site_dirs(), *_cuda_dirs(),
-            *_kernelgrade_dirs()]
+    return [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), *_site_dirs(), *_cuda_dirs()]
 
 
 def gpu_device_nodes() -> list[str]:

@@ -1,6 +1,6 @@
 """What each backend contains, by escape: the mechanism, or None where it cannot.
 
-The escape tests (tests/test_sandbox_escape.py) check every row against a real
+The escape tests (tests/sandbox/test_escape.py) check every row against a real
 attempt, so a row claiming containment that does not hold fails a test.
 """
 

@@ -1,0 +1,156 @@
+"""`kernelgrade generate`: a teacher writes a skill; held-out cases say whether it helps."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from harness.common.errors import UserError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate_cmd)
+
+
+def generate_cmd(
+    task: str = typer.Argument(None, help="What the skill should teach, e.g. \"build H100 kernels with kernel-builder\"."),
+    teacher: str = typer.Option(None, "--teacher", "--model", help="The model that writes the skill and the cases."),
+    student: list[str] = typer.Option(None, "--student", help="Model evaluated without and with the skill; repeat for several."),
+    eval_model: list[str] = typer.Option(None, "--eval-model", help="upskill's spelling of --student."),
+    from_path: Path = typer.Option(None, "--from", help="An existing skill folder to improve, or a trace: Markdown "
+                                   "(.md) or a Claude Code / agent session export (.jsonl)."),
+    tool: list[Path] = typer.Option(None, "--tool", help="MCP tool schema JSON the skill should teach; repeatable."),
+    cases: Path = typer.Option(None, "--cases", "-c", help="Case file; without it the teacher writes the cases."),
+    num_cases: int = typer.Option(20, "--num-cases", help="Cases the teacher writes (without --cases)."),
+    iterations: int = typer.Option(1, "--iterations", "-k", help="Refinements from train failures (0: none)."),
+    max_skill_tokens: int = typer.Option(600, "--max-skill-tokens", help="Budget for the SKILL.md body "
+                                         "(the local student's tokenizer where it is a student, else chars/4)."),
+    name: str = typer.Option(None, "--name", help="Skill name (default: from --from, else from the task)."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for the teacher."),
+    eval_base_url: str = typer.Option(None, "--eval-base-url", help="OpenAI-compatible server for the students."),
+    teacher_context: int = typer.Option(None, "--teacher-context", help="Teacher context in tokens (default "
+                                        "8192 for local, else 100000); a longer trace is summarised in pieces."),
+    teacher_max_tokens: int = typer.Option(4096, "--teacher-max-tokens", help="Output limit per teacher answer."),
+    teacher_attempts: int = typer.Option(3, "--teacher-attempts", help="Answers per step before giving up "
+                                         "when the teacher's skill or cases are invalid."),
+    runs: int = typer.Option(1, "--runs", "-n", help="Student calls per case and arm."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the train / held-out split."),
+    holdout_fraction: float = typer.Option(0.4, "--holdout-fraction", help="Share of cases held out (0-1)."),
+    out_skills: Path = typer.Option(Path("skills"), "--out-skills", help="Where skills/NAME/ is written."),
+    out_cases: Path = typer.Option(Path("cases"), "--out-cases", help="Where cases/NAME.json is written."),
+    max_tokens: int = typer.Option(4096, "--max-tokens", help="Output limit per student answer."),
+    level: str = typer.Option("auto", "--level", help="auto | text | compile | run (as for eval)."),
+    device: str = typer.Option("cuda", "--device", help="cuda | cpu (as for eval)."),
+    sandbox: str = typer.Option("auto", "--sandbox", help="auto | local | bwrap | container."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds per model call."),
+    resume: str = typer.Option(None, "--resume", help="Finish an interrupted generate run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+) -> None:
+    """Generate a skill with a teacher model, refine it on train cases, and test it on held-out cases.
+
+    The final verdict uses held-out cases only (paired McNemar test, bootstrap interval); when the skill
+    does not help a student, the report says so and that it should not be used with that student.
+    """
+    from harness.cli.render import console, err_console, progress_bar
+    from harness.workflows.generate import run_generate, start_generate
+    from harness.workflows.generate_options import GenerateHooks, GenerateOptions
+    from harness.models.registry import default_model
+    from harness.store.db import Store
+
+    store = Store()
+    if resume:
+        run_id = store.get_run(resume).id
+    else:
+        if task is None or not task.strip():
+            raise UserError("TASK: empty (say what the skill should teach, e.g. \"build H100 kernels with kernel-builder\")")
+        students = list(student or []) + list(eval_model or [])
+        opts = GenerateOptions(
+            task=task, teacher=teacher or default_model(), students=students or [default_model()],
+            from_path=from_path, tool_files=tool or [], cases_path=cases, n_cases=num_cases, iterations=iterations,
+            max_skill_tokens=max_skill_tokens, name=name, teacher_base_url=base_url, teacher_context=teacher_context,
+            teacher_max_tokens=teacher_max_tokens, teacher_attempts=teacher_attempts, eval_base_url=eval_base_url,
+            runs=runs, seed=seed, holdout_fraction=holdout_fraction, out_skills=out_skills, out_cases=out_cases,
+            max_tokens=max_tokens, level=level, device=device, sandbox=sandbox, timeout_s=timeout)
+        run_id = start_generate(opts, store)
+    err_console.print(f"generate run [bold]{run_id}[/bold]  (resume with: kernelgrade generate --resume {run_id})")
+
+    @contextmanager
+    def bar(label: str):
+        with progress_bar(label, quiet=as_json) as progress:
+            yield progress
+
+    hooks = GenerateHooks(on_phase=lambda label: None if as_json else err_console.print(f"[dim]{label}[/dim]"),
+                          eval_progress=bar)
+    try:
+        result = run_generate(run_id, store, hooks)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: resume with: kernelgrade generate --resume {run_id}")
+        raise
+    except Exception:
+        err_console.print(f"run {run_id} stopped; what was done is stored; resume with: "
+                          f"kernelgrade generate --resume {run_id}")
+        raise
+    if as_json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+    else:
+        _render(result, console)
+
+
+def _render(result, console) -> None:
+    from rich.table import Table
+
+    src = result.source
+    if src.get("kind") == "trace":
+        console.print(f"trace {src['path']} ({src['format']}): {sum(src['events'].values())} events, "
+                      f"~{src['estimated_tokens']} tokens after compaction, {src['redactions']} secret(s) redacted")
+    elif src.get("kind") == "skill":
+        console.print(f"improving {src['path']} (iteration 0 is that skill unchanged)")
+    split = result.split
+    console.print(f"cases: {len(split['train'])} train, {len(split['holdout'])} held out (seed {split['seed']})")
+    table = Table(title="Refinement on TRAIN cases (used to pick the skill, not to judge it)")
+    table.add_column("iter")
+    table.add_column("skill size")
+    for model in result.students:
+        table.add_column(f"{model} with skill")
+    table.add_column("failures")
+    for it in result.iterations:
+        mark = " *" if it.index == result.chosen_iteration else ""
+        table.add_row(f"{it.index}{mark}", f"{it.body_tokens} / {it.block_tokens}",
+                      *[_pct(it.train_pass_with.get(m)) for m in result.students], str(it.train_failures))
+    console.print(table)
+    console.print(f"train baseline: " + ", ".join(f"{m} {_pct(v)}" for m, v in result.train_baseline.items())
+                  + f"; size = SKILL.md body / with references ({result.token_method}); * = kept")
+    table = Table(title="HELD-OUT cases: the verdict")
+    for col in ("model", "baseline", "with skill", "lift [95% CI]", "McNemar p", "lift / 1k tokens",
+                "tokens/trial", "upskill rule", "verdict"):
+        table.add_column(col)
+    for v in result.verdicts:
+        ci = f" [{v.lift_lo:+.2f}, {v.lift_hi:+.2f}]" if v.lift_lo is not None and v.lift_hi is not None else ""
+        table.add_row(v.model, _pct(v.pass_baseline), _pct(v.pass_with),
+                      (f"{v.lift:+.2f}{ci}" if v.lift is not None else "-"), f"{v.p_value:.3g}",
+                      f"{v.lift_per_1k_tokens:+.3f}" if v.lift_per_1k_tokens is not None else "-",
+                      f"{_num(v.tokens_baseline)} -> {_num(v.tokens_with)}",
+                      "beneficial" if v.upskill_beneficial else "not beneficial",
+                      "use" if v.use else f"{v.verdict}: do not use")
+    console.print(table)
+    console.print(f"skill size: SKILL.md body {result.skill_body_tokens}, with references "
+                  f"{result.skill_block_tokens} ({result.token_method})")
+    for v in result.verdicts:
+        console.print(("[green]" if v.use else "[red]") + v.statement[0].upper() + v.statement[1:], highlight=False)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    calls = result.teacher_calls
+    console.print(f"teacher calls: {calls.get('total', 0)} ({calls.get('invalid', 0)} refused and retried)")
+    console.print(f"saved {result.skill_path} and {result.cases_path}; held-out eval run {result.holdout_run_id} "
+                  f"(kernelgrade rescore / runs show)")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"

@@ -1,0 +1,1 @@
+"""Plumbing every stage shares: user errors, state paths, configuration, check-result data."""

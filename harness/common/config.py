@@ -1,0 +1,94 @@
+"""User-editable configuration: model aliases and prices.
+
+Defaults live here; `<user_config_dir>/config.toml` (or $KERNELGRADE_HOME/config.toml)
+overrides them key by key:
+
+    [models]
+    sonnet = "anthropic:claude-sonnet-4-5"
+    mybox  = "openai-compat:qwen2.5-coder@http://gpu-box:8000/v1"
+
+    [prices."claude-sonnet-4-5"]   # USD per million tokens
+    input = 3.0
+    output = 15.0
+    cached_input = 0.3
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from harness.common.errors import UserError
+from harness.common.paths import config_dir
+
+DEFAULT_MODELS: dict[str, str] = {
+    "haiku": "anthropic:claude-haiku-4-5",
+    "sonnet": "anthropic:claude-sonnet-4-5",
+    "opus": "anthropic:claude-opus-4-5",
+    "gpt-4o": "openai:gpt-4o",
+    "gpt-4o-mini": "openai:gpt-4o-mini",
+    "gpt-4.1": "openai:gpt-4.1",
+    "gpt-4.1-mini": "openai:gpt-4.1-mini",
+}
+
+
+class Price(BaseModel):
+    input: float
+    """USD per million input tokens."""
+    output: float
+    cached_input: float | None = None
+
+
+DEFAULT_PRICES: dict[str, Price] = {
+    "claude-haiku-4-5": Price(input=1.0, output=5.0, cached_input=0.1),
+    "claude-sonnet-4-5": Price(input=3.0, output=15.0, cached_input=0.3),
+    "claude-opus-4-5": Price(input=5.0, output=25.0, cached_input=0.5),
+    "gpt-4o": Price(input=2.5, output=10.0, cached_input=1.25),
+    "gpt-4o-mini": Price(input=0.15, output=0.6, cached_input=0.075),
+    "gpt-4.1": Price(input=2.0, output=8.0, cached_input=0.5),
+    "gpt-4.1-mini": Price(input=0.4, output=1.6, cached_input=0.1),
+}
+
+
+class Config(BaseModel):
+    models: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_MODELS))
+    prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    source: str | None = None
+
+    def cost_usd(self, model: str, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float | None:
+        """None when the model has no price (local models, unknown ids)."""
+        price = self.prices.get(model) or next(
+            (p for name, p in self.prices.items() if model.startswith(name)), None)
+        if price is None:
+            return None
+        cached_rate = price.cached_input if price.cached_input is not None else price.input
+        fresh = max(input_tokens - cached_tokens, 0)
+        return (fresh * price.input + cached_tokens * cached_rate + output_tokens * price.output) / 1e6
+
+
+def config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def load_config(path: Path | None = None) -> Config:
+    path = path or config_path()
+    config = Config()
+    if not path.exists():
+        return config
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise UserError(f"{path}: cannot read config: {err}") from None
+    models = data.get("models", {})
+    if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
+        raise UserError(f"{path}: [models] must map alias = \"provider:model-id\"")
+    config.models.update(models)
+    for name, spec in data.get("prices", {}).items():
+        try:
+            config.prices[name] = Price.model_validate(spec)
+        except Exception as err:
+            raise UserError(f"{path}: prices.{name}: {err}") from None
+    config.source = str(path)
+    return config

@@ -1,0 +1,1 @@
+"""Stage 4: files out of a model's answer, under safe relative paths only."""

@@ -1,0 +1,1 @@
+"""Stage 1, what an evaluation starts from: case files, skill folders, reference ops."""

@@ -1,0 +1,165 @@
+"""Test cases: upskill's JSON format, loaded unchanged, plus kernelgrade's extensions.
+
+upskill: {"cases": [{"input": "...", "expected": {"contains": "9.0"}}]}, where
+`contains` is a string or a list. Extensions (DESIGN.md "Core data"):
+`not_contains`, an optional `id`, and an optional `kernel` block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.common.errors import UserError
+from harness.common.results import CheckName
+from harness.common.check_table import CHECK_ORDER
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return value
+
+
+class Expected(BaseModel):
+    """Text assertions: every `contains` item must appear, no `not_contains` item may."""
+
+    model_config = ConfigDict(extra="allow")
+
+    contains: list[str] = Field(default_factory=list)
+    not_contains: list[str] = Field(default_factory=list)
+
+    @field_validator("contains", "not_contains", mode="before")
+    @classmethod
+    def _string_or_list(cls, value: Any) -> list[str]:
+        return _as_list(value)
+
+
+class SassSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    require: list[str] = Field(default_factory=list)
+    """SASS markers that must appear in at least one kernel (e.g. HGMMA, LDGSTS)."""
+    forbid: list[str] = Field(default_factory=list)
+    """SASS markers that must not appear in any kernel."""
+
+
+class KernelSpec(BaseModel):
+    """What a kernel answer must provide and which checks grade it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    op: str
+    """A module in kernels_reference/ (its reference.py is the ground truth)."""
+    api: str
+    """The Python function the answer's package must expose, with its signature, e.g.
+    "rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor"."""
+    capabilities: list[str] = Field(default_factory=lambda: ["9.0"])
+    dtypes: list[str] = Field(default_factory=lambda: ["float32"])
+    shapes: list[list[int]] | None = None
+    """Shapes to test; None means the reference's SHAPES."""
+    atol: float | None = None
+    rtol: float | None = None
+    """None means the per-dtype default (fp32 1e-4, bf16/fp16 1e-2)."""
+    checks: list[CheckName] = Field(default_factory=lambda: ["build_toml", "compile"])
+    sass: SassSpec = Field(default_factory=SassSpec)
+    min_speedup: float | None = None
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, value: list[str]) -> list[str]:
+        # Keep the canonical order whatever order the file uses.
+        return [c for c in CHECK_ORDER if c in value]
+
+    @property
+    def api_name(self) -> str:
+        return self.api.split("(", 1)[0].strip()
+
+
+class Case(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str = ""
+    """Stable identity for pairing across arms and runs; default sha256(input)[:12]."""
+    input: str
+    expected: Expected = Field(default_factory=Expected)
+    kernel: KernelSpec | None = None
+
+    @model_validator(mode="after")
+    def _default_id(self) -> "Case":
+        if not self.id:
+            self.id = hashlib.sha256(self.input.encode()).hexdigest()[:12]
+        return self
+
+    @property
+    def required_checks(self) -> list[str]:
+        """markers (when the case has text assertions) then the kernel block's checks, and
+        the static scan for every kernel case: it costs milliseconds, and a project that
+        plainly cheats fails at every level, also where nothing can run."""
+        checks: list[str] = []
+        if self.expected.contains or self.expected.not_contains:
+            checks.append("markers")
+        if self.kernel:
+            checks.extend(c for c in CHECK_ORDER if c in self.kernel.checks or c == "scan")
+        return checks
+
+    @property
+    def assertion_count(self) -> int:
+        """Each contains / not_contains item and each required kernel check is one assertion."""
+        kernel_checks = len(self.kernel.checks) if self.kernel else 0
+        return len(self.expected.contains) + len(self.expected.not_contains) + kernel_checks
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(case)"
+    got = first.get("input")
+    shown = f" (got {got!r})" if isinstance(got, (str, int, float, bool)) and first["type"] != "missing" else ""
+    return f"{where}: {first['msg']}{shown}"
+
+
+def parse_cases(data: Any, *, source: str = "<cases>") -> list[Case]:
+    """Validate loaded JSON; errors name the source, the case index and what is wrong."""
+    if isinstance(data, list):  # a bare list of cases is accepted too
+        items = data
+    elif isinstance(data, dict) and isinstance(data.get("cases"), list):
+        items = data["cases"]
+    else:
+        raise UserError(f'{source}: expected an object with a "cases" list')
+    if not items:
+        raise UserError(f"{source}: no cases")
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise UserError(f"{source}: case {index}: expected an object, got {type(item).__name__}")
+        try:
+            case = Case.model_validate(item)
+        except ValidationError as err:
+            raise UserError(f"{source}: case {index}: {_describe(err)}") from None
+        if case.id in seen:
+            raise UserError(f"{source}: case {index}: duplicate id {case.id!r} (also case {seen[case.id]})")
+        seen[case.id] = index
+        cases.append(case)
+    return cases
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such case file") from None
+    except OSError as err:
+        raise UserError(f"{path}: cannot read: {err.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    return parse_cases(data, source=str(path))

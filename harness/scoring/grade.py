@@ -1,0 +1,93 @@
+"""Grade one answer: extract the project, run the required checks in order, score.
+
+Used by `eval`, `rescore` and `check`, so old responses are graded by today's checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from harness.inputs.cases import Case
+from harness.checks import DEPENDS, GradeOptions, get_check
+from harness.checks.base import CheckContext
+from harness.common.results import CheckResult, Device, Finding, Level
+from harness.common.check_table import CHECK_ORDER
+from harness.scoring.verdict import Score, in_level, score
+
+log = logging.getLogger(__name__)
+
+
+class Grade(BaseModel):
+    results: list[CheckResult]
+    required: list[str]
+    score: Score
+    level: Level
+    device: Device
+    extraction: list[Finding] = []
+    """Findings from extracting files out of the answer (rejected paths, limits)."""
+
+
+def _with_dependencies(required: list[str]) -> list[str]:
+    wanted = set(required)
+    changed = True
+    while changed:
+        changed = False
+        for name in list(wanted):
+            for dep in DEPENDS.get(name, ()):
+                if dep not in wanted:
+                    wanted.add(dep)
+                    changed = True
+    return [c for c in CHECK_ORDER if c in wanted]
+
+
+def run_checks(ctx: CheckContext, names: list[str]) -> list[CheckResult]:
+    """Run `names` in order; skip above the level and after a failed dependency."""
+    results: list[CheckResult] = []
+    for name in names:
+        if not in_level(name, ctx.level):
+            result = CheckResult.skip(name, f"level {ctx.level}")
+        else:
+            blocker = next((d for d in DEPENDS.get(name, ())
+                            if d in ctx.prior and ctx.prior[d].status != "pass"), None)
+            if blocker is not None:
+                result = CheckResult.skip(name, f"blocked by {blocker}")
+            else:
+                fn = get_check(name)
+                if fn is None:
+                    result = CheckResult.skip(name, "not available in this kernelgrade")
+                else:
+                    try:
+                        result = fn(ctx)
+                    except Exception as err:  # a bug in kernelgrade, not the candidate's fault
+                        log.exception("check %s crashed", name)
+                        result = CheckResult.error(name, f"internal error: {type(err).__name__}: {err}")
+        ctx.prior[name] = result
+        results.append(result)
+    return results
+
+
+def grade_answer(case: Case, text: str, *, level: Level, device: Device, artifacts: Path,
+                 options: GradeOptions | None = None) -> Grade:
+    """Grade one model answer for one case. Never raises for the candidate's faults."""
+    options = options or GradeOptions()
+    required = case.required_checks
+    names = _with_dependencies(required)
+    project_dir: Path | None = None
+    extraction: list[Finding] = []
+    if case.kernel is not None and any(n != "markers" for n in names):
+        from harness.extract.answer import extract_to_workspace
+
+        project_dir = artifacts / "project"
+        extracted = extract_to_workspace(text, project_dir)
+        extraction = extracted.findings
+        if not extracted.files:
+            project_dir = None
+    ctx = CheckContext(case=case, text=text, project_dir=project_dir, level=level,
+                       device=device, artifacts=artifacts, options=options)
+    ctx.state["extraction"] = extraction
+    results = run_checks(ctx, names)
+    return Grade(results=results, required=required, score=score(results, required, level),
+                 level=level, device=device, extraction=extraction)

@@ -1,0 +1,1 @@
+"""Stage 7: runs, trials, answers and grades in SQLite, with the run's provenance."""

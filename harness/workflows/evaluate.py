@@ -1,0 +1,282 @@
+"""The eval workflow: cases x models x arms x runs, stored before graded, resumable.
+
+Library first: the CLI (harness/cli/eval.py) only parses options and renders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import queue
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from pydantic import BaseModel
+
+from harness.checks import GradeOptions
+from harness.common.config import Config, load_config
+from harness.common.errors import UserError
+from harness.common.paths import artifacts_dir
+from harness.inputs.cases import Case, load_cases, parse_cases
+from harness.models.base import Completion, ModelCallError, ModelClient
+from harness.models.registry import ModelSpec, check_key, make_client, resolve
+from harness.prompts.build import build_prompt
+from harness.scoring.grade import grade_answer
+from harness.store.db import Store, TrialRecord, now
+from harness.store.provenance import environment, kernelgrade_version
+
+log = logging.getLogger(__name__)
+
+ARMS = ("baseline", "with_skill")
+
+
+class StudentSettings(BaseModel):
+    """How the evaluated models are called and their answers graded: shared by `eval` and
+    by `generate`, whose student phases are eval runs."""
+
+    runs: int = 1
+    concurrency: int = 4
+    max_tokens: int = 4096
+    temperature: float | None = 1.0
+    level: str = "auto"
+    device: str = "cuda"
+    sandbox: str = "auto"
+    timeout_s: float = 300.0
+    attempts: int = 5
+
+    def student_settings(self) -> dict:
+        return self.model_dump(include=set(StudentSettings.model_fields))
+
+
+class EvalOptions(StudentSettings):
+    skill_dir: Path
+    cases_path: Path
+    models: list[str]
+    base_url: str | None = None
+    api_key_env: str | None = None
+    max_cost: float | None = None
+
+
+@dataclass
+class Progress:
+    """Callbacks for the CLI's progress bar; the library never prints."""
+
+    on_start: Callable[[int], None] = lambda total: None
+    on_trial: Callable[[TrialRecord, str], None] = lambda trial, outcome: None
+
+
+@dataclass
+class _RunState:
+    cost: float = 0.0
+    stop_reason: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def skill_record(skill_dir: Path) -> dict:
+    from harness.inputs.skills import load_skill, validate_skill
+
+    errors = [f for f in validate_skill(skill_dir) if f.severity == "error"]
+    if errors:
+        first = errors[0]
+        raise UserError(f"{skill_dir}: invalid skill: {first.key}: {first.reason}"
+                        + (f" (+{len(errors) - 1} more; run kernelgrade validate)" if len(errors) > 1 else ""))
+    skill = load_skill(skill_dir)
+    block = skill.prompt_block()
+    return {"name": skill.name, "path": str(skill_dir), "sha256": skill.sha256, "block": block,
+            "chars": len(block), "estimated_tokens": skill.estimated_tokens}
+
+
+@contextlib.contextmanager
+def _endpoints(specs: list[ModelSpec]) -> Iterator[dict[str, ModelSpec]]:
+    """Start the embedded local server when a `local` model is asked for; stop it after.
+
+    Yields each model's spec as it will be called: `local` becomes an OpenAI-compatible
+    endpoint with the server's URL and the served model's real id (the server echoes any
+    id back, so the stored completion would otherwise just say "local")."""
+    live = {s.name: s for s in specs}
+    with contextlib.ExitStack() as stack:
+        if any(s.provider == "local" for s in specs):
+            from harness.models.local_server import local_endpoint
+
+            base_url, model_id = stack.enter_context(local_endpoint())
+            for s in specs:
+                if s.provider == "local":
+                    live[s.name] = dataclasses.replace(s, model_id=model_id, base_url=base_url)
+        yield live
+
+
+def _clients(live: dict[str, ModelSpec], opts: EvalOptions) -> dict[str, ModelClient]:
+    return {name: make_client(spec, timeout_s=opts.timeout_s, attempts=opts.attempts)
+            for name, spec in live.items()}
+
+
+def start_eval(opts: EvalOptions, store: Store) -> str:
+    """Validate everything that can be wrong before any model call, then create the run."""
+    config = load_config()
+    cases = load_cases(opts.cases_path)
+    skill = skill_record(opts.skill_dir)
+    if opts.runs < 1:
+        raise UserError("--runs must be at least 1")
+    if opts.concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
+    specs = [resolve(m, config, base_url=opts.base_url, api_key_env=opts.api_key_env) for m in opts.models]
+    for spec in specs:
+        check_key(spec)
+    from harness.checks.levels import resolve_level
+
+    level = resolve_level(opts.level, opts.device)  # type: ignore[arg-type]
+    env = environment(with_torch=any(c.kernel for c in cases))
+    config_record = opts.model_dump(mode="json") | {"resolved_level": level,
+                                                    "models_resolved": [s.__dict__ for s in specs]}
+    run_id = store.create_run(kind="eval", config=config_record, env=env, skill=skill,
+                              cases=[c.model_dump(mode="json") for c in cases])
+    # Run-index major, then arm: a partial run still has both arms of every finished
+    # index, and consecutive with-skill prompts share the skill prefix (prompt caches).
+    store.add_trials(run_id, [(c.id, s.name, arm, i) for i in range(opts.runs)
+                              for s in specs for arm in ARMS for c in cases])
+    return run_id
+
+
+def _grade_and_store(store: Store, trial: TrialRecord, case: Case, text: str, *, level: str,
+                     device: str, sandbox: str) -> str:
+    # A fresh folder per grading (extraction refuses to write into a used one); text-only
+    # cases write nothing, so they get none (mkdir was most of a text trial's cost).
+    stamp = now().replace(":", "").replace("+0000", "")
+    folder = artifacts_dir(trial.run_id, create=False) / f"trial-{trial.id}" / f"grade-{stamp}-{secrets.token_hex(3)}"
+    if case.kernel is not None:
+        folder.mkdir(parents=True)
+    grade = grade_answer(case, text, level=level, device=device, artifacts=folder,  # type: ignore[arg-type]
+                         options=GradeOptions(sandbox=sandbox))
+    store.record_grade(trial.id, grade, version=kernelgrade_version())
+    return grade.score.verdict
+
+
+def _do_trial(store: Store, trial: TrialRecord, case: Case, client: ModelClient, skill_block: str,
+              opts: EvalOptions, level: str, config: Config, state: _RunState) -> str:
+    """Call the model (unless answered already), store the answer, then grade it."""
+    if trial.status != "answered":
+        prompt = build_prompt(case, skill_block if trial.arm == "with_skill" else None, device=opts.device)
+        request = prompt.request(max_tokens=opts.max_tokens, temperature=opts.temperature)
+        store.record_prompt(trial.id, prompt.model_dump(), prompt.sha256,
+                            request.model_dump(exclude={"system", "user"}))
+        try:
+            completion: Completion = client.complete(request)
+        except ModelCallError as err:
+            store.record_error(trial.id, str(err), calls=err.attempts or 1)
+            return "error"
+        store.record_completion(trial.id, completion)
+        cost = config.cost_usd(completion.model, completion.input_tokens, completion.output_tokens,
+                               completion.cached_tokens)
+        with state.lock:
+            state.cost += cost or 0.0
+            if opts.max_cost is not None and state.cost >= opts.max_cost and not state.stop_reason:
+                state.stop_reason = f"--max-cost {opts.max_cost:g} USD reached ({state.cost:.4f} USD)"
+        text = completion.text
+    else:
+        text = trial.completion.text if trial.completion else ""
+    return _grade_and_store(store, trial, case, text, level=level, device=opts.device, sandbox=opts.sandbox)
+
+
+def _model_limits(specs: list[ModelSpec], concurrency: int) -> dict[str, threading.Semaphore]:
+    """Calls in flight per model. The embedded llama.cpp server answers one request at a
+    time, so queueing more only makes requests time out while they wait."""
+    return {s.name: threading.Semaphore(1 if s.provider == "local" else concurrency) for s in specs}
+
+
+def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
+    """Finish every trial of the run that has no answer (pending or error) or no grade.
+
+    Used for a new run and for --resume alike. Returns the final run status. Workers are
+    daemon threads: on Ctrl-C the run is marked interrupted and the process can exit at
+    once; answers already stored stay, calls in flight are redone on resume.
+    """
+    progress = progress or Progress()
+    run = store.get_run(run_id)
+    opts = EvalOptions.model_validate({k: v for k, v in run.config.items() if k in EvalOptions.model_fields})
+    level = run.config["resolved_level"]
+    config = load_config()
+    cases = {c.id: c for c in parse_cases(run.cases, source=f"run {run_id}")}
+    specs = [resolve(m, config, base_url=opts.base_url, api_key_env=opts.api_key_env) for m in opts.models]
+    for spec in specs:
+        check_key(spec)
+    trials = store.trials(run_id)
+    todo = [t for t in trials if t.status != "answered" or t.grade is None]
+    progress.on_start(len(todo))
+    # --max-cost covers the whole run: what earlier sessions of it spent counts too.
+    spent = sum(config.cost_usd(c.model, c.input_tokens, c.output_tokens, c.cached_tokens) or 0.0
+                for c in (t.completion for t in trials) if c)
+    state = _RunState(cost=spent)
+    if opts.max_cost is not None and spent >= opts.max_cost:
+        state.stop_reason = f"--max-cost {opts.max_cost:g} USD already reached ({spent:.4f} USD)"
+    store.set_run_status(run_id, "running")
+    skill_block = (run.skill or {}).get("block", "")
+    limits = _model_limits(specs, opts.concurrency)
+    with _endpoints(specs) as live:
+        clients = _clients(live, opts)
+        jobs: queue.Queue[TrialRecord | None] = queue.Queue()
+        results: queue.Queue[tuple[TrialRecord, str]] = queue.Queue()
+        for trial in todo:
+            jobs.put(trial)
+
+        def worker() -> None:
+            while (trial := jobs.get()) is not None:
+                if state.stop_reason:
+                    continue  # --max-cost reached: leave the rest pending (resumable)
+                try:
+                    with limits[trial.model]:
+                        outcome = _do_trial(store, trial, cases[trial.case_id], clients[trial.model],
+                                            skill_block, opts, level, config, state)
+                except Exception as err:  # a kernelgrade bug: record it, keep the run going
+                    log.exception("trial %s crashed", trial.id)
+                    store.record_error(trial.id, f"internal: {type(err).__name__}: {err}", calls=0)
+                    outcome = "error"
+                results.put((trial, outcome))
+            results.put((None, "exit"))  # type: ignore[arg-type]
+
+        n_workers = min(opts.concurrency, max(len(todo), 1))
+        for _ in range(n_workers):
+            jobs.put(None)
+            threading.Thread(target=worker, daemon=True, name="trial").start()
+        try:
+            exited = 0
+            while exited < n_workers:
+                try:
+                    trial, outcome = results.get(timeout=0.5)  # wakes for Ctrl-C
+                except queue.Empty:
+                    continue
+                if trial is None:
+                    exited += 1
+                else:
+                    progress.on_trial(trial, outcome)
+        except BaseException:
+            state.stop_reason = "interrupted"
+            store.set_run_status(run_id, "interrupted")
+            raise
+    status = "finished"
+    if state.stop_reason:
+        status = "interrupted"
+        log.warning("%s; resume with: kernelgrade eval --resume %s", state.stop_reason, run_id)
+    store.set_run_status(run_id, status)
+    return status
+
+
+def rescore(run_id: str, store: Store, *, level: str, device: str, sandbox: str = "auto",
+            progress: Progress | None = None) -> int:
+    """Re-grade every answered trial with today's checks; appends grades. Returns the count."""
+    from harness.checks.levels import resolve_level
+
+    progress = progress or Progress()
+    run = store.get_run(run_id)
+    resolved = resolve_level(level, device)  # type: ignore[arg-type]
+    cases = {c.id: c for c in parse_cases(run.cases, source=f"run {run_id}")}
+    answered = store.trials(run_id, status="answered")
+    progress.on_start(len(answered))
+    for trial in answered:
+        verdict = _grade_and_store(store, trial, cases[trial.case_id], trial.completion.text if trial.completion else "",
+                                   level=resolved, device=device, sandbox=sandbox)
+        progress.on_trial(trial, verdict)
+    return len(answered)
