@@ -39,11 +39,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, Field
 
 from harness.common.errors import UserError
 from harness.common.results import Finding
+from harness.inputs.frontmatter import FrontmatterError, read_frontmatter, split_frontmatter
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ class Skill(BaseModel):
     """Every UTF-8 file under references/, keyed by path relative to the skill folder, sorted."""
     unreadable: list[str] = Field(default_factory=list)
     """Files under references/ left out because they are not UTF-8 text."""
+    warnings: list[str] = Field(default_factory=list)
+    """What loading accepted but a strict reader would not (unquoted frontmatter values)."""
 
     @property
     def sha256(self) -> str:
@@ -110,53 +112,6 @@ class Skill(BaseModel):
 # --- parsing ------------------------------------------------------------------
 
 
-class _FrontmatterError(ValueError):
-    """SKILL.md has no parseable frontmatter; the message is one line."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last silently)."""
-
-
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
-
-
-def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
-    """(frontmatter, body). The frontmatter sits between a first line `---` and the
-    next line that is `---`; anything else raises _FrontmatterError."""
-    text = text.removeprefix("\ufeff")
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0].rstrip() != "---":
-        raise _FrontmatterError("does not start with a '---' frontmatter line")
-    for end in range(1, len(lines)):
-        if lines[end].rstrip() == "---":  # at column 0, as a YAML document marker
-            break
-    else:
-        raise _FrontmatterError("frontmatter is not closed by a '---' line")
-    raw = "".join(lines[1:end])
-    try:
-        data = yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        where = f" at line {mark.line + 2}" if mark is not None else ""  # +2: 0-based, after '---'
-        raise _FrontmatterError(f"invalid YAML{where}: {problem}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise _FrontmatterError(f"frontmatter must be a YAML mapping, got {type(data).__name__}")
-    return data, "".join(lines[end + 1:])
 
 
 def _skill_dir(path: str | Path) -> Path:
@@ -206,16 +161,19 @@ def load_skill(path: str | Path) -> Skill:
     except OSError as err:
         raise UserError(f"{skill_md}: cannot read: {err.strerror}") from None
     try:
-        frontmatter, body = split_frontmatter(text)
-    except _FrontmatterError as err:
+        frontmatter, body, warnings = read_frontmatter(text)
+    except FrontmatterError as err:
         raise UserError(f"{skill_md}: {err}") from None
+    for warning in warnings:
+        log.warning("%s: %s", skill_md, warning)
     for key in ("name", "description"):
         value = frontmatter.get(key)
         if not isinstance(value, str) or not value.strip():
             raise UserError(f"{skill_md}: {key}: missing or not a non-empty string")
     refs, unreadable = _read_references(root)
     return Skill(path=root, name=frontmatter["name"].strip(), description=frontmatter["description"].strip(),
-                 frontmatter=frontmatter, text=text, body=body, references=refs, unreadable=unreadable)
+                 frontmatter=frontmatter, text=text, body=body, references=refs, unreadable=unreadable,
+                 warnings=warnings)
 
 
 # --- validation ---------------------------------------------------------------
@@ -359,11 +317,12 @@ def validate_skill(path: str | Path) -> list[Finding]:
     except OSError as err:
         raise UserError(f"{skill_md}: cannot read: {err.strerror}") from None
     try:
-        frontmatter, body = split_frontmatter(text)
-    except _FrontmatterError as err:
+        frontmatter, body, warnings = read_frontmatter(text)
+    except FrontmatterError as err:
         return [Finding(severity="error", key="frontmatter", reason=str(err))]
 
-    findings = _spec_findings(frontmatter, root)
+    findings = [Finding(severity="warning", key=w.split(":", 1)[0], reason=w.split(": ", 1)[1]) for w in warnings]
+    findings += _spec_findings(frontmatter, root)
     findings += _extra_frontmatter_findings(frontmatter)
     findings += _skills_ref_parse_findings(skill_md, frontmatter)
     findings += _body_findings(body)

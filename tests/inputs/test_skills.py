@@ -38,7 +38,7 @@ BROKEN = {
     "bad-missing-ref": ("error", "references/build.md", "missing"),
     "bad-escape-ref": ("error", "../../etc/passwd", "outside the skill folder"),
     "bad-no-frontmatter": ("error", "frontmatter", "does not start"),
-    "bad-yaml": ("error", "frontmatter", "invalid YAML at line 3"),
+    "bad-yaml": ("error", "frontmatter", "invalid YAML at line 4"),
     "bad-duplicate-key": ("error", "frontmatter", "duplicate key 'name'"),
     "bad-tools-list": ("error", "allowed-tools", "must be a string"),
     "bad-no-skill-md": ("error", "SKILL.md", "missing"),
@@ -149,7 +149,7 @@ def test_load_skill_accepts_the_skill_md_path():
     [
         ("bad-no-skill-md", "no SKILL.md"),
         ("bad-no-frontmatter", "does not start with a '---'"),
-        ("bad-yaml", "invalid YAML at line 3"),
+        ("bad-yaml", "invalid YAML at line 4"),
         ("bad-no-description", "description: missing"),
     ],
 )
