@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "kghome"
     monkeypatch.setenv("KERNELGRADE_HOME", str(home))
+    monkeypatch.setenv("KERNELGRADE_DOTENV", "0")  # a developer's .env must not leak keys into tests
     for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
         monkeypatch.delenv(key, raising=False)
     return home

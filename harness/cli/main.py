@@ -66,6 +66,9 @@ def _click_classes() -> tuple[tuple[type, ...], tuple[type, ...]]:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from harness.common.config import load_dotenv_files
+
+    load_dotenv_files()
     _register_all()
     try:
         # standalone_mode=False: click returns typer.Exit's code instead of raising it

@@ -1,7 +1,10 @@
 """User-editable configuration: model aliases and prices.
 
-Defaults live here; `<user_config_dir>/config.toml` (or $KERNELGRADE_HOME/config.toml)
-overrides them key by key:
+Defaults live here. Two files override them key by key, later wins:
+1. the user config, `<user_config_dir>/config.toml` (or `$KERNELGRADE_HOME/config.toml`);
+2. a project-local `kernelgrade.toml`, the first found walking up from the current folder
+   (a kernel repository pins its aliases and prices beside its code).
+Both have the same format:
 
     [models]
     sonnet = "anthropic:claude-sonnet-4-5"
@@ -68,15 +71,33 @@ class Config(BaseModel):
         return (fresh * price.input + cached_tokens * cached_rate + output_tokens * price.output) / 1e6
 
 
+PROJECT_FILE = "kernelgrade.toml"
+
+
 def config_path() -> Path:
     return config_dir() / "config.toml"
 
 
+def project_config_path(start: Path | None = None) -> Path | None:
+    """The nearest kernelgrade.toml in `start` (default: the current folder) or above it."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / PROJECT_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def load_config(path: Path | None = None) -> Config:
-    path = path or config_path()
+    """Defaults, then the user config, then the project's kernelgrade.toml; with `path`, only it."""
     config = Config()
-    if not path.exists():
-        return config
+    paths = [path] if path is not None else [config_path(), project_config_path()]
+    sources = [str(p) for p in paths if p is not None and p.exists() and _merge(config, p)]
+    config.source = ", ".join(sources) or None
+    return config
+
+
+def _merge(config: Config, path: Path) -> bool:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as err:
@@ -90,5 +111,20 @@ def load_config(path: Path | None = None) -> Config:
             config.prices[name] = Price.model_validate(spec)
         except Exception as err:
             raise UserError(f"{path}: prices.{name}: {err}") from None
-    config.source = str(path)
-    return config
+    return True
+
+
+def load_dotenv_files() -> str | None:
+    """Load the nearest .env (walking up from the current folder) into the environment,
+    never overriding a variable already set; the file found, or None. API keys usually
+    live there, as in upskill and promptfoo."""
+    import os
+
+    from dotenv import find_dotenv, load_dotenv
+
+    if os.environ.get("KERNELGRADE_DOTENV", "1") == "0":  # tests: keys come only from the test
+        return None
+    found = find_dotenv(usecwd=True)
+    if found:
+        load_dotenv(found, override=False)
+    return found or None
