@@ -22,6 +22,9 @@ class RetryingClient:
                  max_s: float = 30.0) -> None:
         self.inner, self.attempts = inner, attempts
         self.provider, self.model = inner.provider, inner.model
+        self.takes_temperature: bool = getattr(inner, "takes_temperature", True)
+        """False where the provider's SDK cannot send a temperature (anthropic >= 2): the run
+        then records temperature None, the provider's default, rather than a value never sent."""
         self._wait = wait_exponential_jitter(initial=initial_s, max=max_s)
 
     def complete(self, request: ChatRequest) -> Completion:
