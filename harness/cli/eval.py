@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
@@ -38,7 +39,18 @@ def eval_cmd(
     sandbox: str = typer.Option("auto", "--sandbox", help="auto | local | bwrap | container, for model-written code."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds per model call."),
     max_cost: float = typer.Option(None, "--max-cost", help="Stop (resumable) when the estimated cost in USD is reached."),
-    resume: str = typer.Option(None, "--resume", help="Finish an interrupted run without re-calling answered trials."),
+    agent: bool = typer.Option(False, "--agent", help="Agent mode: the student works over several turns through "
+                               "tools (read_file, write_file, list_files, run_checks, submit) in a workspace; "
+                               "one-shot (one message, no tools) is the default. See docs/agent.md."),
+    max_turns: int = typer.Option(12, "--max-turns", help="Agent mode: model calls per trial (a case's max_turns "
+                                  "wins). A trial that reaches it is graded as it stands, counted as ran out."),
+    max_trial_tokens: int = typer.Option(None, "--max-trial-tokens", help="Agent mode: input plus output tokens "
+                                         "per trial over all its calls (default: no budget)."),
+    skill_delivery: Literal["inline", "on-demand"] = typer.Option(
+        None, "--skill-delivery", help="Agent mode: on-demand (default: the skill's name and description in the "
+        "system prompt, its files under skill/) or inline (the whole skill in the first message)."),
+    resume: str = typer.Option(None, "--resume", help="Finish an interrupted run without re-calling answered trials "
+                               "(agent mode: continues each trajectory from its last stored step)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
     junit: Path = typer.Option(None, "--junit", help="Write JUnit XML here."),
     html: Path = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
@@ -74,7 +86,8 @@ def eval_cmd(
         opts = EvalOptions(skill_dir=skill_dir, cases_path=cases, models=models, runs=runs,
                            base_url=base_url, api_key_env=api_key_env, concurrency=concurrency,
                            max_tokens=max_tokens, temperature=temperature, level=level, device=device,
-                           sandbox=sandbox, timeout_s=timeout, max_cost=max_cost)
+                           sandbox=sandbox, timeout_s=timeout, max_cost=max_cost, agent=agent,
+                           max_turns=max_turns, max_trial_tokens=max_trial_tokens, skill_delivery=skill_delivery)
         run_id = start_eval(opts, store)
     err_console.print(f"run [bold]{run_id}[/bold]  (resume with: kernelgrade eval --resume {run_id})")
     try:

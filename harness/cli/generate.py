@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import typer
 
@@ -46,6 +47,12 @@ def generate_cmd(
     device: str = typer.Option("cuda", "--device", help="cuda | cpu (as for eval)."),
     sandbox: str = typer.Option("auto", "--sandbox", help="auto | local | bwrap | container."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds per model call."),
+    agent: bool = typer.Option(False, "--agent", help="Student phases in agent mode (tools, several turns; "
+                               "as for eval, see docs/agent.md)."),
+    max_turns: int = typer.Option(12, "--max-turns", help="Agent mode: model calls per student trial."),
+    max_trial_tokens: int = typer.Option(None, "--max-trial-tokens", help="Agent mode: tokens per student trial."),
+    skill_delivery: Literal["inline", "on-demand"] = typer.Option(
+        None, "--skill-delivery", help="Agent mode: on-demand (default) or inline, as for eval."),
     resume: str = typer.Option(None, "--resume", help="Finish an interrupted generate run."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
@@ -73,7 +80,8 @@ def generate_cmd(
             max_skill_tokens=max_skill_tokens, name=name, teacher_base_url=base_url, teacher_context=teacher_context,
             teacher_max_tokens=teacher_max_tokens, teacher_attempts=teacher_attempts, eval_base_url=eval_base_url,
             runs=runs, seed=seed, holdout_fraction=holdout_fraction, out_skills=out_skills, out_cases=out_cases,
-            max_tokens=max_tokens, level=level, device=device, sandbox=sandbox, timeout_s=timeout)
+            max_tokens=max_tokens, level=level, device=device, sandbox=sandbox, timeout_s=timeout, agent=agent,
+            max_turns=max_turns, max_trial_tokens=max_trial_tokens, skill_delivery=skill_delivery)
         run_id = start_generate(opts, store)
     err_console.print(f"generate run [bold]{run_id}[/bold]  (resume with: kernelgrade generate --resume {run_id})")
 
@@ -121,7 +129,7 @@ def _render(result, console) -> None:
         table.add_row(f"{it.index}{mark}", f"{it.body_tokens} / {it.block_tokens}",
                       *[_pct(it.train_pass_with.get(m)) for m in result.students], str(it.train_failures))
     console.print(table)
-    console.print(f"train baseline: " + ", ".join(f"{m} {_pct(v)}" for m, v in result.train_baseline.items())
+    console.print("train baseline: " + ", ".join(f"{m} {_pct(v)}" for m, v in result.train_baseline.items())
                   + f"; size = SKILL.md body / with references ({result.token_method}); * = kept")
     table = Table(title="HELD-OUT cases: the verdict")
     for col in ("model", "baseline", "with skill", "lift [95% CI]", "McNemar p", "lift / 1k tokens",

@@ -90,6 +90,18 @@ class Case(BaseModel):
     input: str
     expected: Expected = Field(default_factory=Expected)
     kernel: KernelSpec | None = None
+    output_file: str | None = None
+    """upskill's field: a workspace file graded instead of the final message. Agent mode only
+    (a one-shot answer has no workspace); a one-shot eval refuses a case that sets it."""
+    max_turns: int | None = Field(default=None, ge=1)
+    """Agent mode: this case's turn limit, in place of --max-turns."""
+
+    @field_validator("output_file")
+    @classmethod
+    def _relative_path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or value.startswith("/") or ".." in value.split("/")):
+            raise ValueError("must be a relative path inside the workspace, without '..'")
+        return value
 
     @model_validator(mode="after")
     def _default_id(self) -> "Case":

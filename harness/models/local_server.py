@@ -51,6 +51,10 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ID = "smollm2-135m-instruct-q4_1"
 #: The GGUF was trained with an 8k context; prompts carry a skill plus a case.
 DEFAULT_N_CTX = 8192
+TOOL_CHAT_FORMAT = "chatml-function-calling"
+"""llama-cpp-python's format with native tool calls (agent mode). It needs tool_choice sent
+explicitly, assistant content as a string and tool results as user messages (its template
+drops role=tool): harness/agent/providers.py does all three for the local model."""
 #: Modules `python -m llama_cpp.server` needs (the `[server]` extra).
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 _PORT_RETRIES = 3
@@ -188,6 +192,7 @@ class LocalServer:
         threads: int | None = None,
         model_path: Path | None = None,
         log_path: Path | None = None,
+        chat_format: str | None = None,
     ) -> None:
         self.port = port
         self.host = host
@@ -198,6 +203,9 @@ class LocalServer:
         self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self.model_path = model_path
         self.log_path = log_path
+        self.chat_format = chat_format
+        """None: the GGUF's own chat template (one-shot prompts stay byte-identical to earlier
+        runs). Agent mode passes TOOL_CHAT_FORMAT: native tool calls need it."""
         self.model_id = MODEL_ID
         self.start_s: float | None = None
         """Seconds from launch to the first healthy /v1/models answer."""
@@ -309,7 +317,7 @@ class LocalServer:
             "--logits_all", "False",
             # By default a new request cuts a streaming one short; requests must queue instead.
             "--interrupt_requests", "False",
-        ]  # fmt: skip
+        ] + (["--chat_format", self.chat_format] if self.chat_format else [])  # fmt: skip
 
     def _launch(self, model: Path) -> None:
         if self.log_path is None:
@@ -395,8 +403,10 @@ def local_endpoint(
     n_ctx: int = DEFAULT_N_CTX,
     threads: int | None = None,
     log_path: Path | None = None,
+    chat_format: str | None = None,
 ) -> Iterator[tuple[str, str]]:
     """Start the embedded model server and yield `(base_url, model_id)`; stops it on exit."""
-    server = LocalServer(port=port, timeout_s=timeout_s, n_ctx=n_ctx, threads=threads, log_path=log_path)
+    server = LocalServer(port=port, timeout_s=timeout_s, n_ctx=n_ctx, threads=threads, log_path=log_path,
+                         chat_format=chat_format)
     with server:
         yield server.base_url, server.model_id

@@ -10,6 +10,23 @@ from __future__ import annotations
 
 from harness.inputs.cases import KernelSpec
 
+PROJECT_CONTENTS = """\
+The project must contain:
+- `build.toml`: `[general]` (name, version, edition = 5, license, backends), a `[torch]`
+  section whose `src` lists the binding sources, and one `[kernel.<name>]` table per kernel
+  with `backend`, `depends`, `cuda-capabilities` and a `src` that lists every source and
+  header that kernel uses (no globs).
+- The CUDA sources (`.cu`, `.cuh`, `.h`) those tables list.
+- The torch binding: `torch-ext/torch_binding.cpp` and `torch-ext/torch_binding.h`,
+  registering the ops with `TORCH_LIBRARY_EXPAND(TORCH_EXTENSION_NAME, ops)` and
+  `REGISTER_EXTENSION(TORCH_EXTENSION_NAME)` from `registration.h`.
+- The Python package `torch-ext/<name>/__init__.py` (dashes in the name become
+  underscores) that exposes the required function and calls the ops through
+  `from ._ops import ops`.
+
+"""
+"""What a kernel-builder project holds: the same words in one-shot and agent prompts."""
+
 ANSWER_FORMAT = """\
 ## Answer format
 
@@ -28,25 +45,28 @@ name = "my-op"
 ...
 ```
 
-The project must contain:
-- `build.toml`: `[general]` (name, version, edition = 5, license, backends), a `[torch]`
-  section whose `src` lists the binding sources, and one `[kernel.<name>]` table per kernel
-  with `backend`, `depends`, `cuda-capabilities` and a `src` that lists every source and
-  header that kernel uses (no globs).
-- The CUDA sources (`.cu`, `.cuh`, `.h`) those tables list.
-- The torch binding: `torch-ext/torch_binding.cpp` and `torch-ext/torch_binding.h`,
-  registering the ops with `TORCH_LIBRARY_EXPAND(TORCH_EXTENSION_NAME, ops)` and
-  `REGISTER_EXTENSION(TORCH_EXTENSION_NAME)` from `registration.h`.
-- The Python package `torch-ext/<name>/__init__.py` (dashes in the name become
-  underscores) that exposes the required function and calls the ops through
-  `from ._ops import ops`.
-
+""" + PROJECT_CONTENTS + """\
 Rules:
 - Paths are relative, use `/`, and never contain `..`.
 - Give each file once and in full: no placeholders, no diffs, no "rest unchanged".
 - Do not include `registration.h` or `_ops.py`: the builder generates both.
 - Code blocks without `path=` are treated as commentary and are not written.
 """
+
+AGENT_ANSWER_FORMAT = """\
+## Answer format
+
+Build a complete kernel-builder project (build.toml edition 5) in the workspace, with
+build.toml at the workspace root. Write every file with write_file, whole (no diffs).
+
+""" + PROJECT_CONTENTS + """\
+Rules:
+- Paths are relative, use `/`, and never contain `..`.
+- Do not write `registration.h` or `_ops.py`: the builder generates both.
+- run_checks builds and checks the workspace as it stands; fix what it reports.
+- Call submit when the project is done: the workspace as it is then is graded.
+"""
+"""Agent mode's answer format: files are written with write_file, not fenced in a reply."""
 
 
 def _quoted(items: list[str]) -> str:
@@ -67,4 +87,4 @@ def required_api_section(kernel: KernelSpec) -> str:
     )
 
 
-__all__ = ["ANSWER_FORMAT", "required_api_section"]
+__all__ = ["AGENT_ANSWER_FORMAT", "ANSWER_FORMAT", "PROJECT_CONTENTS", "required_api_section"]

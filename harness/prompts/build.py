@@ -42,20 +42,21 @@ CPU_KERNEL_REQUEST = (
 )
 
 
-def task_text(case: Case, device: str = "cuda") -> str:
+def task_text(case: Case, device: str = "cuda", *, agent: bool = False) -> str:
     """The case input, plus (kernel cases) the required API and the answer format.
 
     With `--device cpu` the answer must carry a CPU kernel too, or there is nothing to run;
-    the request is the same in both arms.
+    the request is the same in both arms. In agent mode the answer format says to write
+    the files with write_file rather than fence them in a reply.
     """
     if case.kernel is None:
         return case.input
-    from harness.prompts.answer_format import ANSWER_FORMAT, required_api_section
+    from harness.prompts.answer_format import AGENT_ANSWER_FORMAT, ANSWER_FORMAT, required_api_section
 
     api = required_api_section(case.kernel)
     if device == "cpu" and "run" in case.kernel.checks:
         api += CPU_KERNEL_REQUEST
-    return f"{case.input}\n\n{api}\n\n{ANSWER_FORMAT}"
+    return f"{case.input}\n\n{api}\n\n{AGENT_ANSWER_FORMAT if agent else ANSWER_FORMAT}"
 
 
 def build_prompt(case: Case, skill_block: str | None, *, device: str = "cuda") -> Prompt:

@@ -69,25 +69,36 @@ def run_checks(ctx: CheckContext, names: list[str]) -> list[CheckResult]:
     return results
 
 
+def extract_answer(case: Case, text: str, artifacts: Path) -> tuple[Path | None, list[Finding]]:
+    """The project written out of a one-shot answer (None when the case has no kernel block,
+    needs only markers, or the answer held no file), and extraction's findings."""
+    if case.kernel is None or not any(n != "markers" for n in _with_dependencies(case.required_checks)):
+        return None, []
+    from harness.extract.answer import extract_to_workspace
+
+    project_dir = artifacts / "project"
+    extracted = extract_to_workspace(text, project_dir)
+    return (project_dir if extracted.files else None), extracted.findings
+
+
+def grade_project(case: Case, text: str, project_dir: Path | None, *, level: Level, device: Device,
+                  artifacts: Path, options: GradeOptions | None = None,
+                  extraction: list[Finding] | None = None) -> Grade:
+    """Grade a project already on disk (agent mode's workspace, or an extracted answer) and
+    `text` (what the markers read). Never raises for the candidate's faults."""
+    required = case.required_checks
+    extraction = list(extraction or [])
+    ctx = CheckContext(case=case, text=text, project_dir=project_dir, level=level,
+                       device=device, artifacts=artifacts, options=options or GradeOptions())
+    ctx.state["extraction"] = extraction
+    results = run_checks(ctx, _with_dependencies(required))
+    return Grade(results=results, required=required, score=score(results, required, level),
+                 level=level, device=device, extraction=extraction)
+
+
 def grade_answer(case: Case, text: str, *, level: Level, device: Device, artifacts: Path,
                  options: GradeOptions | None = None) -> Grade:
     """Grade one model answer for one case. Never raises for the candidate's faults."""
-    options = options or GradeOptions()
-    required = case.required_checks
-    names = _with_dependencies(required)
-    project_dir: Path | None = None
-    extraction: list[Finding] = []
-    if case.kernel is not None and any(n != "markers" for n in names):
-        from harness.extract.answer import extract_to_workspace
-
-        project_dir = artifacts / "project"
-        extracted = extract_to_workspace(text, project_dir)
-        extraction = extracted.findings
-        if not extracted.files:
-            project_dir = None
-    ctx = CheckContext(case=case, text=text, project_dir=project_dir, level=level,
-                       device=device, artifacts=artifacts, options=options)
-    ctx.state["extraction"] = extraction
-    results = run_checks(ctx, names)
-    return Grade(results=results, required=required, score=score(results, required, level),
-                 level=level, device=device, extraction=extraction)
+    project_dir, extraction = extract_answer(case, text, artifacts)
+    return grade_project(case, text, project_dir, level=level, device=device, artifacts=artifacts,
+                         options=options, extraction=extraction)

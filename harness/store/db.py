@@ -67,6 +67,22 @@ CREATE TABLE IF NOT EXISTS grades (
     grade TEXT NOT NULL,             -- JSON harness.scoring.grade.Grade
     version TEXT NOT NULL            -- kernelgrade version that graded
 );
+CREATE TABLE IF NOT EXISTS agent_steps (
+    id INTEGER PRIMARY KEY,
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    seq INTEGER NOT NULL,            -- 0, 1, ... in trajectory order
+    role TEXT NOT NULL,              -- user | assistant | tool | end
+    call_id TEXT,                    -- tool: the call this result answers
+    tool TEXT,                       -- tool: the tool's name as called
+    is_error INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER,            -- assistant: this call's usage
+    output_tokens INTEGER,
+    cached_tokens INTEGER,
+    body TEXT NOT NULL,              -- JSON harness.agent.conversation step
+    created TEXT NOT NULL,
+    UNIQUE (trial_id, seq),
+    UNIQUE (trial_id, call_id)       -- a tool call's result is stored once
+);
 CREATE INDEX IF NOT EXISTS grades_trial ON grades (trial_id, id);
 CREATE INDEX IF NOT EXISTS trials_run ON trials (run_id);
 """
@@ -104,6 +120,22 @@ class TrialRecord(BaseModel):
 
 
 
+class AgentStepRow(BaseModel):
+    """One stored step of an agent trajectory (agent mode, issue 17)."""
+
+    seq: int
+    role: str
+    call_id: str | None = None
+    tool: str | None = None
+    is_error: bool = False
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    body: str
+    """The step as JSON (harness.agent.conversation.step_from_json reads it)."""
+    created: str
+
+
 class RunRow(BaseModel):
     id: str
     kind: str
@@ -113,6 +145,12 @@ class RunRow(BaseModel):
     env: dict
     skill: dict | None
     cases: list[dict]
+
+
+def _step_row(r: sqlite3.Row) -> AgentStepRow:
+    return AgentStepRow(seq=r["seq"], role=r["role"], call_id=r["call_id"], tool=r["tool"], is_error=bool(r["is_error"]),
+                        input_tokens=r["input_tokens"], output_tokens=r["output_tokens"],
+                        cached_tokens=r["cached_tokens"], body=r["body"], created=r["created"])
 
 
 class Store:
@@ -171,11 +209,14 @@ class Store:
             cur = into.execute(f"INSERT INTO trials ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
                                tuple(t[c] for c in cols))
             new_ids[t["id"]] = int(cur.lastrowid)
-        for g in grades:
-            row = dict(g) | {"trial_id": new_ids[g["trial_id"]]}
-            del row["id"]
-            into.execute(f"INSERT INTO grades ({','.join(row)}) VALUES ({','.join('?' * len(row))})",
-                         tuple(row.values()))
+        steps = self.execute("SELECT s.* FROM agent_steps s JOIN trials t ON t.id = s.trial_id WHERE t.run_id=?"
+                             " ORDER BY s.id", (run_id,)).fetchall()
+        for table, rows in (("grades", grades), ("agent_steps", steps)):
+            for g in rows:
+                row = dict(g) | {"trial_id": new_ids[g["trial_id"]]}
+                del row["id"]
+                into.execute(f"INSERT INTO {table} ({','.join(row)}) VALUES ({','.join('?' * len(row))})",
+                             tuple(row.values()))
 
     # runs -----------------------------------------------------------------
     def create_run(self, *, kind: str, config: dict, env: dict, skill: dict | None,
@@ -230,11 +271,38 @@ class Store:
         self.execute("UPDATE trials SET prompt=?, prompt_sha256=?, request=?, updated=? WHERE id=?",
                    (json.dumps(prompt), prompt_sha256, json.dumps(request), now(), trial_id))
 
-    def record_completion(self, trial_id: int, completion: Completion) -> None:
-        """Stored before grading: from here on the trial never calls the model again."""
+    def record_completion(self, trial_id: int, completion: Completion, *, count_calls: bool = True) -> None:
+        """Stored before grading: from here on the trial never calls the model again.
+        `count_calls` False: the calls were counted as they were made (agent steps)."""
         self.execute("UPDATE trials SET status='answered', completion=?, error=NULL,"
                    " calls=calls+?, updated=? WHERE id=?",
-                   (completion.model_dump_json(), completion.attempts, now(), trial_id))
+                   (completion.model_dump_json(), completion.attempts if count_calls else 0, now(), trial_id))
+
+    def add_agent_step(self, trial_id: int, seq: int, *, role: str, body: str, call_id: str | None = None,
+                       tool: str | None = None, is_error: bool = False, usage: tuple[int, int, int] | None = None,
+                       calls: int = 0) -> None:
+        """One step of a trajectory, committed before the next model call (one autocommit
+        INSERT, with the trial's call count when it is a model turn). A seq or call id stored
+        already raises sqlite3.IntegrityError: a step is never stored twice."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO agent_steps (trial_id, seq, role, call_id, tool, is_error, input_tokens, output_tokens,"
+                " cached_tokens, body, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (trial_id, seq, role, call_id, tool, int(is_error), *(usage or (None, None, None)), body, now()))
+            if calls:
+                self._db.execute("UPDATE trials SET calls=calls+?, updated=? WHERE id=?", (calls, now(), trial_id))
+
+    def agent_steps(self, trial_id: int) -> list[AgentStepRow]:
+        rows = self.execute("SELECT * FROM agent_steps WHERE trial_id=? ORDER BY seq", (trial_id,)).fetchall()
+        return [_step_row(r) for r in rows]
+
+    def agent_steps_of_run(self, run_id: str) -> dict[int, list[AgentStepRow]]:
+        """trial id -> its steps in order, for every trial of the run that has any."""
+        out: dict[int, list[AgentStepRow]] = {}
+        for r in self.execute("SELECT s.* FROM agent_steps s JOIN trials t ON t.id = s.trial_id WHERE t.run_id=?"
+                              " ORDER BY s.trial_id, s.seq", (run_id,)).fetchall():
+            out.setdefault(r["trial_id"], []).append(_step_row(r))
+        return out
 
     def record_error(self, trial_id: int, error: str, calls: int = 1) -> None:
         """The last error of a failed call; `calls`: attempts it made (retries included)."""

@@ -28,6 +28,8 @@ from harness.prompts.build import build_prompt
 from harness.scoring.grade import grade_answer
 from harness.store.db import Store, TrialRecord, now
 from harness.store.provenance import environment, kernelgrade_version
+from harness.workflows.agent_eval import (check_agent_options, check_tool_support, do_agent_trial, mode_fields,
+                                          rescore_agent_trial, run_mode)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,15 @@ class StudentSettings(BaseModel):
     sandbox: str = "auto"
     timeout_s: float = 300.0
     attempts: int = 5
+    agent: bool = False
+    """Agent mode (issue 17): the student works through tools over several turns."""
+    max_turns: int = 12
+    """Agent mode: model calls per trial (a case's own max_turns wins)."""
+    max_trial_tokens: int | None = None
+    """Agent mode: input plus output tokens per trial, over all its calls; None: no budget."""
+    skill_delivery: str | None = None
+    """Agent mode: inline (the block in the first message) or on-demand (the default: name and
+    description in the system prompt, files under skill/). One-shot is always inline."""
 
     def student_settings(self) -> dict:
         return self.model_dump(include=set(StudentSettings.model_fields))
@@ -86,12 +97,12 @@ def skill_record(skill_dir: Path) -> dict:
                         + (f" (+{len(errors) - 1} more; run kernelgrade validate)" if len(errors) > 1 else ""))
     skill = load_skill(skill_dir)
     block = skill.prompt_block()
-    return {"name": skill.name, "path": str(skill_dir), "sha256": skill.sha256, "block": block,
-            "chars": len(block), "estimated_tokens": skill.estimated_tokens}
+    return {"name": skill.name, "description": skill.description, "path": str(skill_dir), "sha256": skill.sha256,
+            "block": block, "chars": len(block), "estimated_tokens": skill.estimated_tokens}
 
 
 @contextlib.contextmanager
-def _endpoints(specs: list[ModelSpec]) -> Iterator[dict[str, ModelSpec]]:
+def _endpoints(specs: list[ModelSpec], *, agent: bool = False) -> Iterator[dict[str, ModelSpec]]:
     """Start the embedded local server when a `local` model is asked for; stop it after.
 
     Yields each model's spec as it will be called: `local` becomes an OpenAI-compatible
@@ -100,9 +111,10 @@ def _endpoints(specs: list[ModelSpec]) -> Iterator[dict[str, ModelSpec]]:
     live = {s.name: s for s in specs}
     with contextlib.ExitStack() as stack:
         if any(s.provider == "local" for s in specs):
-            from harness.models.local_server import local_endpoint
+            from harness.models.local_server import TOOL_CHAT_FORMAT, local_endpoint
 
-            base_url, model_id = stack.enter_context(local_endpoint())
+            # A tool-calling chat format in agent mode only: one-shot prompts stay byte-identical.
+            base_url, model_id = stack.enter_context(local_endpoint(chat_format=TOOL_CHAT_FORMAT if agent else None))
             for s in specs:
                 if s.provider == "local":
                     live[s.name] = dataclasses.replace(s, model_id=model_id, base_url=base_url)
@@ -110,6 +122,11 @@ def _endpoints(specs: list[ModelSpec]) -> Iterator[dict[str, ModelSpec]]:
 
 
 def _clients(live: dict[str, ModelSpec], opts: EvalOptions) -> dict[str, ModelClient]:
+    if opts.agent:
+        from harness.agent.providers import make_agent_client
+
+        return {name: make_agent_client(spec, timeout_s=opts.timeout_s, attempts=opts.attempts)  # type: ignore[misc]
+                for name, spec in live.items()}
     return {name: make_client(spec, timeout_s=opts.timeout_s, attempts=opts.attempts)
             for name, spec in live.items()}
 
@@ -123,15 +140,20 @@ def start_eval(opts: EvalOptions, store: Store) -> str:
         raise UserError("--runs must be at least 1")
     if opts.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
+    check_agent_options(opts, cases)
     specs = [resolve(m, config, base_url=opts.base_url, api_key_env=opts.api_key_env) for m in opts.models]
     for spec in specs:
         check_key(spec)
     from harness.checks.levels import resolve_level
 
     level = resolve_level(opts.level, opts.device)  # type: ignore[arg-type]
+    if opts.agent:
+        check_tool_support(specs, timeout_s=opts.timeout_s)
+    mode, skill_fields = mode_fields(opts, opts.skill_dir)
+    skill |= skill_fields
     env = environment(with_torch=any(c.kernel for c in cases))
-    config_record = opts.model_dump(mode="json") | {"resolved_level": level,
-                                                    "models_resolved": [s.__dict__ for s in specs]}
+    config_record = opts.model_dump(mode="json") | mode | {"resolved_level": level,
+                                                           "models_resolved": [s.__dict__ for s in specs]}
     run_id = store.create_run(kind="eval", config=config_record, env=env, skill=skill,
                               cases=[c.model_dump(mode="json") for c in cases])
     # Run-index major, then arm: a partial run still has both arms of every finished
@@ -155,12 +177,25 @@ def _grade_and_store(store: Store, trial: TrialRecord, case: Case, text: str, *,
     return grade.score.verdict
 
 
-def _do_trial(store: Store, trial: TrialRecord, case: Case, client: ModelClient, skill_block: str,
+def _spend(state: _RunState, opts: EvalOptions, cost: float) -> None:
+    with state.lock:
+        state.cost += cost
+        if opts.max_cost is not None and state.cost >= opts.max_cost and not state.stop_reason:
+            state.stop_reason = f"--max-cost {opts.max_cost:g} USD reached ({state.cost:.4f} USD)"
+
+
+def _do_trial(store: Store, trial: TrialRecord, case: Case, client: ModelClient, skill: dict,
               opts: EvalOptions, level: str, config: Config, state: _RunState) -> str:
     """Call the model (unless answered already), store the answer, then grade it."""
+    if opts.agent:
+        return do_agent_trial(store, trial, case, client, skill, opts, level, config,
+                              on_cost=lambda cost: _spend(state, opts, cost), should_stop=lambda: bool(state.stop_reason))
+    skill_block = skill.get("block", "")
     if trial.status != "answered":
         prompt = build_prompt(case, skill_block if trial.arm == "with_skill" else None, device=opts.device)
-        request = prompt.request(max_tokens=opts.max_tokens, temperature=opts.temperature)
+        # The temperature stored is the one sent: None (the provider's default) where the SDK has none.
+        temperature = opts.temperature if getattr(client, "takes_temperature", True) else None
+        request = prompt.request(max_tokens=opts.max_tokens, temperature=temperature)
         store.record_prompt(trial.id, prompt.model_dump(), prompt.sha256,
                             request.model_dump(exclude={"system", "user"}))
         try:
@@ -169,12 +204,8 @@ def _do_trial(store: Store, trial: TrialRecord, case: Case, client: ModelClient,
             store.record_error(trial.id, str(err), calls=err.attempts or 1)
             return "error"
         store.record_completion(trial.id, completion)
-        cost = config.cost_usd(completion.model, completion.input_tokens, completion.output_tokens,
-                               completion.cached_tokens)
-        with state.lock:
-            state.cost += cost or 0.0
-            if opts.max_cost is not None and state.cost >= opts.max_cost and not state.stop_reason:
-                state.stop_reason = f"--max-cost {opts.max_cost:g} USD reached ({state.cost:.4f} USD)"
+        _spend(state, opts, config.cost_usd(completion.model, completion.input_tokens, completion.output_tokens,
+                                            completion.cached_tokens) or 0.0)
         text = completion.text
     else:
         text = trial.completion.text if trial.completion else ""
@@ -185,6 +216,12 @@ def _model_limits(specs: list[ModelSpec], concurrency: int) -> dict[str, threadi
     """Calls in flight per model. The embedded llama.cpp server answers one request at a
     time, so queueing more only makes requests time out while they wait."""
     return {s.name: threading.Semaphore(1 if s.provider == "local" else concurrency) for s in specs}
+
+
+def _step_model(body: str) -> str:
+    import json
+
+    return json.loads(body).get("model", "")
 
 
 def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
@@ -209,13 +246,19 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
     # --max-cost covers the whole run: what earlier sessions of it spent counts too.
     spent = sum(config.cost_usd(c.model, c.input_tokens, c.output_tokens, c.cached_tokens) or 0.0
                 for c in (t.completion for t in trials) if c)
+    if opts.agent:  # turns of trajectories not finished yet were paid for too
+        done = {t.id for t in trials if t.completion}
+        spent += sum(config.cost_usd(_step_model(r.body), r.input_tokens or 0, r.output_tokens or 0,
+                                     r.cached_tokens or 0) or 0.0
+                     for tid, rows in store.agent_steps_of_run(run_id).items() if tid not in done
+                     for r in rows if r.role == "assistant")
     state = _RunState(cost=spent)
     if opts.max_cost is not None and spent >= opts.max_cost:
         state.stop_reason = f"--max-cost {opts.max_cost:g} USD already reached ({spent:.4f} USD)"
     store.set_run_status(run_id, "running")
-    skill_block = (run.skill or {}).get("block", "")
+    skill = run.skill or {}
     limits = _model_limits(specs, opts.concurrency)
-    with _endpoints(specs) as live:
+    with _endpoints(specs, agent=opts.agent) as live:
         clients = _clients(live, opts)
         jobs: queue.Queue[TrialRecord | None] = queue.Queue()
         results: queue.Queue[tuple[TrialRecord, str]] = queue.Queue()
@@ -229,7 +272,7 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
                 try:
                     with limits[trial.model]:
                         outcome = _do_trial(store, trial, cases[trial.case_id], clients[trial.model],
-                                            skill_block, opts, level, config, state)
+                                            skill, opts, level, config, state)
                 except Exception as err:  # a kernelgrade bug: record it, keep the run going
                     log.exception("trial %s crashed", trial.id)
                     store.record_error(trial.id, f"internal: {type(err).__name__}: {err}", calls=0)
@@ -275,7 +318,13 @@ def rescore(run_id: str, store: Store, *, level: str, device: str, sandbox: str 
     cases = {c.id: c for c in parse_cases(run.cases, source=f"run {run_id}")}
     answered = store.trials(run_id, status="answered")
     progress.on_start(len(answered))
+    agent = run_mode(run.config) == "agent"
     for trial in answered:
+        if agent:
+            verdict = rescore_agent_trial(store, trial, cases[trial.case_id], level=resolved, device=device,
+                                          sandbox=sandbox)
+            progress.on_trial(trial, verdict)
+            continue
         verdict = _grade_and_store(store, trial, cases[trial.case_id], trial.completion.text if trial.completion else "",
                                    level=resolved, device=device, sandbox=sandbox)
         progress.on_trial(trial, verdict)

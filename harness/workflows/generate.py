@@ -42,6 +42,7 @@ from harness.report.stats import MIN_DISCORDANT
 from harness.store.db import Store
 from harness.store.provenance import environment
 from harness.workflows import teacher as T
+from harness.workflows.agent_eval import check_agent_options, check_tool_support, mode_fields
 from harness.workflows.evaluate import ARMS, EvalOptions, execute, skill_record
 from harness.workflows.generate_context import GenerateContext
 from harness.workflows.generate_judge import (
@@ -100,6 +101,9 @@ def start_generate(opts: GenerateOptions, store: Store) -> str:
                      for m in opts.students]
     for spec in student_specs:
         check_key(spec)
+    if opts.agent:  # refused here, before the teacher is called, not in a student phase
+        check_agent_options(opts, [])
+        check_tool_support(student_specs, timeout_s=opts.timeout_s)
     from harness.checks.levels import resolve_level
 
     level = resolve_level(opts.level, opts.device)  # type: ignore[arg-type]
@@ -294,12 +298,13 @@ def _eval_run(ctx: GenerateContext, phase: str, skill_dir: Path, cases: list[Cas
         opts = EvalOptions(skill_dir=skill_dir, cases_path=cases_file, models=ctx.opts.students,
                            base_url=ctx.opts.eval_base_url, api_key_env=ctx.opts.eval_api_key_env,
                            **ctx.opts.student_settings())
-        record = opts.model_dump(mode="json") | {
+        mode, skill_fields = mode_fields(opts, skill_dir)  # --agent reaches the student phases
+        record = opts.model_dump(mode="json") | mode | {
             "resolved_level": ctx.config["resolved_level"], "models_resolved": ctx.config["students_resolved"],
             "generate_run": ctx.run_id, "phase": phase, "arms": list(arms)}
         env = environment(with_torch=any(c.kernel for c in cases))
-        run_id = ctx.store.create_run(kind="eval", config=record, env=env,
-                                      skill=skill_record(skill_dir), cases=[c.model_dump(mode="json") for c in cases])
+        run_id = ctx.store.create_run(kind="eval", config=record, env=env, skill=skill_record(skill_dir) | skill_fields,
+                                      cases=[c.model_dump(mode="json") for c in cases])
         ctx.store.add_trials(run_id, [(c.id, m, arm, i) for i in range(ctx.opts.runs) for m in ctx.opts.students
                                       for arm in arms for c in cases])
         ctx.steps.put(f"eval-{phase}", {"run_id": run_id})
