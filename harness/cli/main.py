@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "harness.cli.serve_local",
     "harness.cli.generate",
     "harness.cli.plot",
+    "harness.cli.cases",
 ]
 
 # soft_wrap: an error stays one line even when stderr is a pipe.
