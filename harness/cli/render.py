@@ -40,7 +40,7 @@ def progress_bar(label: str, *, quiet: bool = False) -> Iterator[RunProgress]:
 
 
 def report_and_gate(store: Store, run_id: str, *, as_json: bool, junit: Path | None, html: Path | None,
-                    fail_under: float | None, min_lift: float | None) -> None:
+                    fail_under: float | None, min_lift: float | None, trajectories: bool = False) -> None:
     """Print the table (or JSON), write files, then apply the gates (exit 1 via GateFailed)."""
     from harness.report import summary as summary_mod
     from harness.report.from_store import report_run
@@ -53,7 +53,7 @@ def report_and_gate(store: Store, run_id: str, *, as_json: bool, junit: Path | N
     else:
         from harness.report.terminal import render_terminal
 
-        render_terminal(run, console)
+        render_terminal(run, console, trajectories=trajectories)
     if junit:
         from harness.report.junit import write_junit
 

@@ -48,7 +48,10 @@ def runs_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", 
 def runs_show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
               as_json: bool = typer.Option(False, "--json"),
               junit: Path = typer.Option(None, "--junit"),
-              html: Path = typer.Option(None, "--html")) -> None:
+              html: Path = typer.Option(None, "--html"),
+              trajectories: bool = typer.Option(False, "--trajectories", "-v", "--verbose",
+                                                help="Agent runs: every trajectory turn by turn (messages, tool "
+                                                     "calls, results, check findings) after the tables.")) -> None:
     """Show one run's results table (or JSON / JUnit / HTML).
 
     A generate run has no trials of its own: it is shown as its teacher calls and the
@@ -61,7 +64,8 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is
     if run.kind == "generate":
         _show_generate(store, run.id, as_json=as_json, files=[f for f in (junit, html) if f])
         return
-    report_and_gate(store, run.id, as_json=as_json, junit=junit, html=html, fail_under=None, min_lift=None)
+    report_and_gate(store, run.id, as_json=as_json, junit=junit, html=html, fail_under=None, min_lift=None,
+                    trajectories=trajectories)
 
 
 def _show_generate(store: Store, run_id: str, *, as_json: bool, files: list[Path]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from harness.common.errors import UserError
 from harness.report import stats
 from harness.report.model import ARMS, Arm, ReportRun
 from harness.report.summary import N_BOOT, bootstrap_difference, paired_outcomes
@@ -49,6 +50,10 @@ _WORDS = {"helps": "B better", "hurts": "B worse"}
 
 
 def compare_runs(a: ReportRun, b: ReportRun, *, n_boot: int = N_BOOT, seed: int = 0) -> CompareResult:
+    if a.mode != b.mode:
+        # A one-shot answer and an agent's trajectory are different measurements: never paired.
+        raise UserError(f"runs compare: run {a.run_id} is {a.mode} and run {b.run_id} is {b.mode}; results of "
+                        "different modes are never compared (compare two one-shot runs or two agent runs)")
     keys_a = {(t.model, t.arm, t.case_id) for t in a.trials}
     keys_b = {(t.model, t.arm, t.case_id) for t in b.trials}
     common = keys_a & keys_b

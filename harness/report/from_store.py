@@ -9,8 +9,8 @@ from harness.common.config import load_config
 from harness.common.paths import data_dir
 from harness.common.errors import UserError
 from harness.report.model import GenerateRunView, LinkedRunView, ReportRun, ReportTrial, TeacherCallView
-from harness.common.results import CheckResult, Finding
-from harness.store.db import RunRow, Store, TrialRecord
+from harness.agent.trajectory import TrajectoryStats
+from harness.store.db import AgentStepRow, RunRow, Store, TrialRecord
 
 
 def _rel(path: str | None, root: Path) -> str | None:
@@ -23,7 +23,27 @@ def _rel(path: str | None, root: Path) -> str | None:
         return path
 
 
-def trial_view(trial: TrialRecord, run: RunRow, *, root: Path) -> ReportTrial:
+def _agent_view(steps: list[AgentStepRow] | None, grade_verdict: str | None) -> TrajectoryStats:
+    from harness.agent.conversation import step_from_json
+    from harness.agent.trajectory import trajectory_stats
+
+    return trajectory_stats([step_from_json(r.body) for r in steps or []], final_verdict=grade_verdict)
+
+
+def agent_notes(run: RunRow) -> list[str]:
+    """What the report says about how an agent run's trials were made."""
+    cfg = run.config
+    delivery = cfg.get("skill_delivery") or "on-demand"
+    how = ("the skill's name and description in the system prompt, its files readable under skill/"
+           if delivery == "on-demand" else "the whole skill inline in the first message")
+    budget = f", at most {cfg['max_trial_tokens']:,} tokens" if cfg.get("max_trial_tokens") else ""
+    return [f"agent evaluation: the student works through tools (read_file, write_file, list_files, run_checks, "
+            f"submit) for up to {cfg.get('max_turns', 12)} turns{budget}",
+            f"skill delivery {delivery}: {how}"]
+
+
+def trial_view(trial: TrialRecord, run: RunRow, *, root: Path,
+               steps: list[AgentStepRow] | None = None) -> ReportTrial:
     completion, grade = trial.completion, trial.grade
     checks = [c.model_copy() for c in grade.results] if grade else []
     for check in checks:
@@ -42,7 +62,11 @@ def trial_view(trial: TrialRecord, run: RunRow, *, root: Path) -> ReportTrial:
                                       completion.cached_tokens)
     prompt = trial.prompt or {}
     artifacts = root / "artifacts" / trial.run_id / f"trial-{trial.id}"
-    latest = sorted(artifacts.glob("grade-*")) if artifacts.is_dir() else []
+    agent = run.mode == "agent"
+    # One-shot: the newest grade-* folder holds the extracted project; agent mode: the newest
+    # session's final/ (the workspace as graded).
+    pattern = "agent-*/final" if agent else "grade-*"
+    latest = sorted(artifacts.glob(pattern), key=lambda p: p.stat().st_mtime) if artifacts.is_dir() else []
     return ReportTrial(
         run_id=trial.run_id, case_id=trial.case_id, model=trial.model, arm=trial.arm,  # type: ignore[arg-type]
         run_index=trial.run_index, verdict=verdict, verdict_reason=reason,
@@ -57,6 +81,7 @@ def trial_view(trial: TrialRecord, run: RunRow, *, root: Path) -> ReportTrial:
         answer=completion.text if completion else "", error=trial.error,
         extraction=list(grade.extraction) if grade else [],
         artifacts_dir=_rel(str(latest[-1]), root) if latest else None,
+        agent=_agent_view(steps, grade.score.verdict if grade else None) if agent else None,
     )
 
 
@@ -68,6 +93,8 @@ def report_run(store: Store, run_id: str) -> ReportRun:
                         f"{run.id}` lists the eval runs that hold them")
     root = data_dir()
     trials = store.trials(run.id)
+    agent = run.mode == "agent"
+    steps = store.agent_steps_of_run(run.id) if agent else {}
     levels = {t.grade.level for t in trials if t.grade}
     devices = {t.grade.device for t in trials if t.grade}
     skill = run.skill or {}
@@ -77,9 +104,12 @@ def report_run(store: Store, run_id: str) -> ReportRun:
         level=levels.pop() if len(levels) == 1 else run.config.get("resolved_level"),
         device=devices.pop() if len(devices) == 1 else run.config.get("device"),
         env={k: v for k, v in run.env.items() if isinstance(v, str | int | float | bool) or v is None},
-        notes=["single-turn evaluation: the student answers in one message without tools",
+        notes=[*(agent_notes(run) if agent else
+                 ["single-turn evaluation: the student answers in one message without tools"]),
                f"run status: {run.status}"],
-        trials=[trial_view(t, run, root=root) for t in trials],
+        mode="agent" if agent else "one-shot", skill_delivery=run.config.get("skill_delivery") if agent else None,
+        max_turns=run.config.get("max_turns") if agent else None,
+        trials=[trial_view(t, run, root=root, steps=steps.get(t.id)) for t in trials],
     )
 
 

@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from harness.report import svg, terminal
+from harness.report.agent_summary import shown_turns
 from harness.report.model import ReportRun, ReportTrial
 from harness.report.summary import RATE_COLUMNS, Summary, speedup_of, summarize
 
@@ -72,6 +73,7 @@ def render_html(run: ReportRun, *, summary: Summary | None = None) -> str:
         run=run, summary=summary, rate_columns=RATE_COLUMNS, rate_titles=terminal.RATE_TITLES,
         pass_chart=Markup(svg.pass_rate_chart(summary)), grid=_grid(run, index), cases=run.cases,
         trials=[_trial_view(t, index[t.key], run, seen) for t in run.trials],
+        agent_turns=shown_turns(max((len(a.pass_at_turn) for a in summary.agent), default=0)),
     )
 
 

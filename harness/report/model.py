@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from harness.agent.trajectory import TrajectoryStats
 from harness.common.results import CheckResult, Device, Finding, Level
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class ReportTrial(BaseModel):
     """Check name -> log text (e.g. compile output), filled by attach_artifacts."""
     sass_histogram: dict[str, dict[str, int]] = Field(default_factory=dict)
     """Kernel name -> {SASS opcode: count}; empty when no SASS was inspected."""
+    agent: TrajectoryStats | None = None
+    """Agent mode: the trajectory (turns, tool calls, skill reads, pass@turn); None one-shot."""
 
     @property
     def key(self) -> str:
@@ -107,6 +110,12 @@ class ReportRun(BaseModel):
     """Provenance: kernelgrade version, git sha, Python, torch, CUDA, GPU/CPU model, ..."""
     notes: list[str] = Field(default_factory=list)
     """Shown under the title, e.g. 'single-turn evaluation'."""
+    mode: Literal["one-shot", "agent"] = "one-shot"
+    """How the trials were run; results of different modes are never pooled or compared."""
+    skill_delivery: str | None = None
+    """Agent mode: inline or on-demand."""
+    max_turns: int | None = None
+    """Agent mode: the run's --max-turns (a case may set its own)."""
     trials: list[ReportTrial] = Field(default_factory=list)
 
     @property

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, Field
 
 from harness.report import stats
+from harness.report.agent_summary import AgentArmSummary, summarize_agent
 from harness.report.model import ARMS, Arm, ReportRun, ReportTrial
 from harness.common.results import CheckResult
 from harness.common.check_table import CHECK_LEVEL
@@ -150,6 +151,8 @@ class Summary(BaseModel):
     """Every skipped check with its reason and how many trials it hit."""
     errors: list[ErrorLine] = Field(default_factory=list)
     """Trial errors and check errors, never folded into failures."""
+    agent: list[AgentArmSummary] = Field(default_factory=list)
+    """Agent runs: turns, tool calls, pass@turn, skill reads per model and arm (empty one-shot)."""
 
     def arm(self, model: str, arm: Arm) -> ArmSummary | None:
         return next((a for a in self.arms if a.model == model and a.arm == arm), None)
@@ -384,7 +387,7 @@ def summarize(run: ReportRun, *, n_boot: int = N_BOOT, seed: int = 0) -> Summary
                                    n_boot=n_boot, seed=seed))
     skipped, errors = _skips_and_errors(run)
     return Summary(run_id=run.run_id, level=run.level, device=run.device, arms=arms,
-                   lifts=lifts, pareto=pareto(arms), skipped=skipped, errors=errors)
+                   lifts=lifts, pareto=pareto(arms), skipped=skipped, errors=errors, agent=summarize_agent(run))
 
 
 def check_gates(summary: Summary, fail_under: float | None = None,

@@ -151,6 +151,10 @@ def render_summary(run: ReportRun, summary: Summary, console: Console) -> None:
     where = f", device {device_label(run.device)}" if level == "run" else ""
     console.print(escape(f"level {level}{where}" + "".join(f"; {n}" for n in run.notes)))
     console.print(arm_table(summary))
+    if summary.agent:
+        from harness.report.agent_view import render_agent_summary
+
+        render_agent_summary(summary.agent, console)
     if has_kernel_figures(summary):
         console.print(kernel_table(summary))
     if summary.lifts:
@@ -167,10 +171,18 @@ def render_summary(run: ReportRun, summary: Summary, console: Console) -> None:
             console.print(escape(f"  error {e.trial} [{e.where}]: {e.reason}"))
 
 
-def render_terminal(run: ReportRun, console: Console, *, summary: Summary | None = None) -> Summary:
-    """Print the report for `run`; returns the summary it computed (for gates)."""
+def render_terminal(run: ReportRun, console: Console, *, summary: Summary | None = None,
+                    trajectories: bool = False) -> Summary:
+    """Print the report for `run`; returns the summary it computed (for gates). `trajectories`:
+    agent trials turn by turn after the tables (collapsed by default: `runs show --trajectories`)."""
     summary = summary or summarize(run)
     render_summary(run, summary, console)
+    if trajectories and run.mode == "agent":
+        from harness.report.agent_view import render_trajectories
+
+        render_trajectories(run, console)
+    elif run.mode == "agent":
+        console.print(f"trajectories: kernelgrade runs show {run.run_id} --trajectories", highlight=False)
     return summary
 
 

@@ -146,6 +146,11 @@ class RunRow(BaseModel):
     skill: dict | None
     cases: list[dict]
 
+    @property
+    def mode(self) -> str:
+        """one-shot or agent; runs stored before agent mode existed are one-shot."""
+        return self.config.get("mode") or "one-shot"
+
 
 def _step_row(r: sqlite3.Row) -> AgentStepRow:
     return AgentStepRow(seq=r["seq"], role=r["role"], call_id=r["call_id"], tool=r["tool"], is_error=bool(r["is_error"]),
