@@ -82,6 +82,8 @@ class AgentTrial:
     should_stop: Callable[[], bool] = lambda: False
     """Checked before each model call: True leaves the trial pending (resumable)."""
     request_record: dict = field(default_factory=dict)
+    grade: Callable[..., tuple[Grade, dict[str, bytes]]] = grade_workspace
+    """How the workspace is graded (run_checks and the end); benchmarks/agent_overhead.py stubs it."""
 
 
 class TrialEnd(BaseModel):
@@ -184,7 +186,7 @@ def run_agent_trial(t: AgentTrial) -> TrialEnd | str:
         t.store.record_prompt(t.trial.id, t.prompt.model_dump(), t.prompt.sha256, t.request_record)
     ws = fresh_workspace(t.folder, conv, t.skill_files)
     checks = WorkspaceChecks(t.case, ws, conv, level=t.settings.level, device=t.settings.device, options=t.options,
-                             folder=ws.trial_dir)
+                             folder=ws.trial_dir, grade=t.grade)
     run = _Run(t, conv, ws, checks)
     if not conv.steps:
         run.store(UserStep(text=t.prompt.user))
@@ -197,8 +199,8 @@ def run_agent_trial(t: AgentTrial) -> TrialEnd | str:
     completion = _completion(conv, end.outcome, t.client.provider, t.client.model)
     if t.trial.status != "answered":
         t.store.record_completion(t.trial.id, completion, count_calls=False)
-    grade, _ = grade_workspace(t.case, ws, conv.final_text(), level=t.settings.level, device=t.settings.device,
-                               options=t.options, folder=ws.trial_dir / "final")
+    grade, _ = t.grade(t.case, ws, conv.final_text(), level=t.settings.level, device=t.settings.device,
+                       options=t.options, folder=ws.trial_dir / "final")
     return TrialEnd(outcome=end.outcome, grade=grade, completion=completion)
 
 
