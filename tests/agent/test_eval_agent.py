@@ -256,3 +256,23 @@ def test_kill_9_mid_trajectory_then_resume_stores_every_step_once(tmp_path: Path
     stored_turns = sum(1 for body in before.values() if json.loads(body)["role"] == "assistant")
     assert len(server.requests) - sent_before == 4 * 6 - stored_turns
     assert 4 * 6 <= len(server.requests) <= 4 * 6 + 2
+
+
+def test_max_cost_stops_a_trajectory_between_turns_and_counts_its_turns_on_resume(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    from harness.common import config as config_mod
+
+    # 1 USD per token in and out: each scripted turn costs well over 1 USD.
+    monkeypatch.setattr(config_mod, "DEFAULT_PRICES", {"fake-agent": config_mod.Price(input=1e6, output=1e6)})
+    agent = FixAgent({"build.toml": broken_build_toml()}, expect_error="sm_90")
+    store = Store()
+    with FakeAgentServer(script=agent, prompt_tokens=100, completion_tokens=10) as server:
+        run_id = start_eval(opts(cases_file(tmp_path), server.base_url, runs=1, concurrency=1, max_cost=250.0), store)
+        assert execute(run_id, store) == "interrupted"
+        sent = len(server.requests)
+        assert sent == 3  # 110 + 110 < 250 <= 330 USD: stopped before the fourth call
+        (first, second) = store.trials(run_id)
+        assert first.status == "pending" and [r.role for r in store.agent_steps(first.id)][-1] == "tool"
+        assert not store.agent_steps(second.id)
+        # What the unfinished trajectory spent counts on resume: still over the budget, no call made.
+        assert execute(run_id, store) == "interrupted" and len(server.requests) == sent
