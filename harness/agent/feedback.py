@@ -42,8 +42,9 @@ def format_checks(results: list[CheckResult], *, verdict: str, level: CheckLevel
         reason = f": {r.reason}" if r.reason else ""
         lines.append(f"- {r.name}: {r.status}{reason}{_metrics(r)}")
         # A finding the reason line already says is not repeated: every character is paid for.
-        errors = [f for f in r.findings if f.severity == "error" and f"{f.key}: {f.reason}" != r.reason
-                  and f.reason != r.reason]
+        said = r.reason.removesuffix(")").rsplit(" (+", 1)[0] if r.reason.endswith(" more)") else r.reason
+        errors = [f for f in r.findings if f.severity == "error" and f"{f.key}: {f.reason}" != said
+                  and f.reason != said]
         for f in errors[:MAX_FINDINGS]:
             lines.append(f"    {f.key}: {f.reason}")
         if len(errors) > MAX_FINDINGS:

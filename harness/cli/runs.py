@@ -35,11 +35,12 @@ def runs_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", 
         print(json.dumps(rows, indent=2, default=str))
         return
     table = Table(title="runs")
-    for col in ("id", "kind", "created", "status", "models", "trials", "answered", "errors"):
+    for col in ("id", "kind", "mode", "created", "status", "models", "trials", "answered", "errors"):
         table.add_column(col)
     for r in rows:
         models = r["config"].get("models") or r["config"].get("students") or []  # generate: its students
-        table.add_row(r["id"], r["kind"], r["created"], r["status"], ", ".join(models),
+        mode = r["config"].get("mode") or ("agent" if r["config"].get("agent") else "one-shot")
+        table.add_row(r["id"], r["kind"], mode, r["created"], r["status"], ", ".join(models),
                       str(r["trials"]), str(r["answered"] or 0), str(r["errors"] or 0))
     console.print(table if rows else "no runs yet")
 

@@ -65,7 +65,9 @@ def test_format_checks_is_compact_and_names_file_lines():
     text = format_checks(results, verdict="fail", level="run", device="cpu")
     lines = text.splitlines()
     assert lines[0] == "checks at level run on cpu: FAIL"
-    assert "    k.cu:0: expected ';'" in lines and "    (+3 more errors)" in lines
+    # The first error is the reason line; it is not said twice.
+    assert "- compile: fail: k.cu:0: expected ';' (+8 more)" in lines and "    k.cu:0: expected ';'" not in lines
+    assert "    k.cu:1: expected ';'" in lines and "    (+2 more errors)" in lines
     assert "note" not in text and "max abs error 0.0123" in text and "speedup 1.50x" in text
 
 
