@@ -31,6 +31,8 @@ from harness.kernelbench.adapt_cpp import binding_cpp, cpp_sources_h, cuda_sourc
 from harness.kernelbench.answer import NotAdaptable, extract_source, read_inline_calls, rewrite_source
 
 PACKAGE = "kb_answer"
+#: build.toml general.name (kernel-builder: lowercase letters, digits and dashes).
+PROJECT_NAME = "kb-answer"
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ def _build_toml(calls, package: str) -> str:
     cxx = sorted({f for c in calls for f in c.extra_cflags})
     cuda = sorted({f for c in calls for f in c.extra_cuda_cflags})
     has_cuda = any(c.cuda_sources for c in calls)
-    lines = ["[general]", f'name = "{package}"', "version = 1", "edition = 5", 'license = "Apache-2.0"',
+    lines = ["[general]", f'name = "{PROJECT_NAME}"', "version = 1", "edition = 5", 'license = "Apache-2.0"',
              "backends = " + ('["cpu", "cuda"]' if has_cuda else '["cpu"]'), "",
              "[torch]", 'src = ["torch-ext/torch_binding.cpp"]', "",
              f"[kernel.{package}_cpu]", 'backend = "cpu"', 'depends = ["torch"]',
