@@ -143,7 +143,9 @@ class Conversation(BaseModel):
                 continue
             if isinstance(s, ToolResultStep):
                 if tool_results_as_user:
-                    pending.append(f"[result of {s.name}, call {s.call_id}]\n{s.content}")
+                    # No call id: that template never shows ids, and llama-cpp-python makes random
+                    # ones, which would make every prompt (and so a greedy model's answer) unrepeatable.
+                    pending.append(f"[result of {s.name}]\n{s.content}")
                 else:
                     out.append({"role": "tool", "tool_call_id": s.call_id, "content": s.content})
                 continue

@@ -90,3 +90,16 @@ def test_the_arms_differ_only_by_the_skill_in_what_the_model_sees(tmp_path: Path
         assert w_sys == b_sys and w_user == f"{SKILL_HEADER}{skill.prompt_block()}{SKILL_FOOTER}{b_user}"
         assert listing["with_skill"] == listing["baseline"]  # inline: no skill/ folder
     assert listing["baseline"] == "a.txt  (1 bytes)"
+
+
+def test_the_prefix_is_the_same_for_every_case_of_an_arm() -> None:
+    """Issue 20: the shared prefix (system prompt, then the skill) is byte-identical across cases,
+    so prefix caches serve it; agent mode keeps that."""
+    (other,) = parse_cases([{"input": "Which capability for H100?", "expected": {"contains": "9.0"}}])
+    for skill, delivery in ((None, "on-demand"), (RECORD, "on-demand"), (RECORD, "inline")):
+        a = build_agent_prompt(CASE, skill, delivery=delivery)
+        b = build_agent_prompt(other, skill, delivery=delivery)
+        assert a.system == b.system and a.user != b.user
+        if skill is not None and delivery == "inline":
+            head = f"{SKILL_HEADER}SKILL BLOCK{SKILL_FOOTER}"
+            assert a.user.startswith(head) and b.user.startswith(head)

@@ -276,3 +276,14 @@ def test_max_cost_stops_a_trajectory_between_turns_and_counts_its_turns_on_resum
         assert not store.agent_steps(second.id)
         # What the unfinished trajectory spent counts on resume: still over the budget, no call made.
         assert execute(run_id, store) == "interrupted" and len(server.requests) == sent
+
+
+def test_one_shot_refuses_a_case_with_output_file_in_one_line(tmp_path: Path) -> None:
+    cases = cases_file(tmp_path, {"id": "file", "input": "Write answer.md", "expected": {"contains": "9.0"},
+                                  "output_file": "answer.md"})
+    out = _cli("eval", str(SKILL), "--cases", str(cases), "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+               "--level", "text")
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and "Traceback" not in out.stderr
+    assert "case 'file': output_file (answer.md)" in lines[0] and "--agent" in lines[0]
+    assert Store().list_runs() == []
