@@ -171,7 +171,11 @@ def analyze_problem(path: Path, level: int, *, budget_ms: float = BUDGET_MS,
     def facts_at(shape) -> MetaFacts:
         key = tuple(shape)
         if key not in facts:
-            facts[key] = meta_facts(problem, shape)
+            found = meta_facts(problem, shape)
+            if facts and list(found.state) != list(next(iter(facts.values())).state):
+                # a size that changes which parameters exist (a layer count): not a dimension
+                raise ValueError("the module's parameters differ at this shape")
+            facts[key] = found
         return facts[key]
 
     try:

@@ -121,18 +121,21 @@ def import_kernelbench(root: Path, out: Path, *, levels: list[int], numbers: lis
         if progress:
             progress(f"level {level} {path.stem}")
         t0 = time.perf_counter()
-        found = analyze_problem(path, level, budget_ms=budget_ms, max_cpu_bytes=max_cpu_bytes)
-        if isinstance(found, Analysis):
-            try:
+        try:
+            found = analyze_problem(path, level, budget_ms=budget_ms, max_cpu_bytes=max_cpu_bytes)
+            if isinstance(found, Analysis):
                 ref = write_reference(found, refs / op_name(found), source_label=_label(folder.parent, path),
                                       dtypes=dtypes)
                 cases.append(make_case(found, reference_rel=ref.relative_to(out.parent).as_posix(),
                                        source_label=_label(folder.parent, path), dtypes=dtypes))
                 result.imported.append(found)
-            except ValueError as err:
-                result.refused.append(Refusal(path, level, found.number, "analysis_error", str(err)))
-        else:
-            result.refused.append(found)
+            else:
+                result.refused.append(found)
+        except Exception as err:  # noqa: BLE001 - listed with its error, never dropped, never fatal
+            log.warning("%s: import failed", path, exc_info=True)
+            number = int(path.stem.split("_", 1)[0])
+            result.refused.append(Refusal(path, level, number, "analysis_error",
+                                          f"kernelgrade could not import it: {type(err).__name__}: {err}"[:300]))
         result.seconds[f"level{level}/{path.stem}"] = time.perf_counter() - t0
     if not cases:
         raise UserError(f"{folder}: none of the {len(files)} selected problems could be imported: "

@@ -191,12 +191,17 @@ def case_input(a: Analysis, source: str, dtypes: list[str]) -> str:
 def make_case(a: Analysis, *, reference_rel: str, source_label: str, dtypes: list[str],
               checks: list[str] | None = None) -> dict:
     """The case as JSON data (harness.inputs.cases.Case loads it unchanged)."""
+    from harness.inputs.cases import KernelSpec
+
     source = a.path.read_text(encoding="utf-8")
+    kernel = {"op": op_name(a), "api": signature(a), "capabilities": ["9.0"], "dtypes": dtypes,
+              "checks": checks or DEFAULT_CHECKS}
+    if "reference" in KernelSpec.model_fields:  # once a case can name its reference file (docs/kernelbench.md)
+        kernel["reference"] = reference_rel
     return {
         "id": case_id(a),
         "input": case_input(a, source, dtypes),
-        "kernel": {"op": op_name(a), "api": signature(a), "capabilities": ["9.0"], "dtypes": dtypes,
-                   "checks": checks or DEFAULT_CHECKS},
+        "kernel": kernel,
         "kernelbench": {
             "level": a.level, "problem": a.number, "name": a.name, "file": source_label,
             "sha256": sha256_of(a.path), "reference": reference_rel,
