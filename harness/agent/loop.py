@@ -152,6 +152,9 @@ class _Run:
                                                            temperature=s.temperature))
             except ModelCallError as err:
                 if err.kind == "bad_request" and CONTEXT_FULL.search(str(err)):
+                    # The refused call is counted though it stored no turn: trials.calls counts requests.
+                    self.t.store.execute("UPDATE trials SET calls=calls+? WHERE id=?",
+                                         (err.attempts or 1, self.t.trial.id))
                     return self.end("ran_out_context", str(err).splitlines()[0][:300])
                 self.t.store.record_error(self.t.trial.id, str(err), calls=err.attempts or 1)
                 return "error"

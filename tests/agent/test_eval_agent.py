@@ -287,3 +287,25 @@ def test_one_shot_refuses_a_case_with_output_file_in_one_line(tmp_path: Path) ->
     assert out.returncode == 2 and len(lines) == 1 and "Traceback" not in out.stderr
     assert "case 'file': output_file (answer.md)" in lines[0] and "--agent" in lines[0]
     assert Store().list_runs() == []
+
+
+def test_a_context_refusal_ends_the_trial_as_ran_out_and_grades_it(tmp_path: Path) -> None:
+    full = ("This model's maximum context length is 8192 tokens. However, you requested 8449 tokens "
+            "(8193 in the messages, 256 in the completion).")
+
+    def script(body: dict) -> Reply:
+        if turns_in(body) == 0:
+            return Reply(calls=[Call("write_file", {"path": "answer.md", "content": "9.0"})])
+        return Reply(error=full)
+
+    cases = cases_file(tmp_path, {"id": "f", "input": "Write answer.md", "expected": {"contains": "9.0"},
+                                  "output_file": "answer.md"})
+    store = Store()
+    with FakeAgentServer(script=script) as server:
+        run_id = start_eval(opts(cases, server.base_url, attempts=1), store)
+        assert execute(run_id, store) == "finished"
+    for t in store.trials(run_id):
+        assert t.status == "answered" and t.completion.stop_reason == "ran_out_context" and t.calls == 2
+        end = steps_of(store, t.id)[-1]
+        assert end.role == "end" and "maximum context length" in end.detail
+        assert t.grade.score.verdict == "pass"  # graded as the workspace stood

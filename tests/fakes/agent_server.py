@@ -34,6 +34,8 @@ class Call:
 class Reply:
     text: str = ""
     calls: list[Call] = field(default_factory=list)
+    error: str | None = None
+    """Answer with a 400 and this message instead (e.g. a context-length refusal)."""
 
 
 Step = Reply | Callable[[dict], Reply]
@@ -136,6 +138,9 @@ class FakeAgentServer:
                 reply = step(body) if callable(step) else step
                 if server.delay_s:
                     time.sleep(server.delay_s)
+                if reply.error is not None:
+                    self._send(400, {"error": {"message": reply.error, "type": "invalid_request_error"}})
+                    return
                 self._send(200, server.response(body, reply, index))
 
         class Server(ThreadingHTTPServer):
