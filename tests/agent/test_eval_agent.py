@@ -309,3 +309,29 @@ def test_a_context_refusal_ends_the_trial_as_ran_out_and_grades_it(tmp_path: Pat
         end = steps_of(store, t.id)[-1]
         assert end.role == "end" and "maximum context length" in end.detail
         assert t.grade.score.verdict == "pass"  # graded as the workspace stood
+
+
+def test_an_anthropic_model_runs_agent_mode_through_tool_use(tmp_path: Path, monkeypatch) -> None:
+    from tests.fakes.anthropic_server import FakeAnthropicServer
+
+    turn = [[{"type": "text", "text": "writing"}, {"type": "tool_use", "id": "toolu_a", "name": "write_file",
+                                                   "input": {"path": "answer.md", "content": "9.0"}}],
+            [{"type": "tool_use", "id": "toolu_b", "name": "run_checks", "input": {}}],
+            [{"type": "tool_use", "id": "toolu_c", "name": "submit", "input": {}}]]
+    cases = cases_file(tmp_path, {"id": "f", "input": "Write answer.md", "expected": {"contains": "9.0"},
+                                  "output_file": "answer.md"})
+    with FakeAnthropicServer(turn * 2) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        store = Store()
+        run_id = start_eval(EvalOptions(skill_dir=SKILL, cases_path=cases, models=["anthropic:claude-test"],
+                                        level="text", agent=True, concurrency=1), store)
+        assert execute(run_id, store) == "finished"
+    for t in store.trials(run_id):
+        assert t.grade.score.verdict == "pass" and t.completion.stop_reason == "submitted" and t.calls == 3
+    # tool_use ids come back as tool_result blocks in the next user turn; the tools are Anthropic's form.
+    second = server.requests[1]
+    assert second["messages"][-1]["content"][0] == {"type": "tool_result", "tool_use_id": "toolu_a",
+                                                    "content": "wrote answer.md (3 bytes)", "is_error": False}
+    assert [t["name"] for t in second["tools"]] == ["read_file", "write_file", "list_files", "run_checks", "submit"]
+    assert all(b.get("tool_choice") == {"type": "auto"} for b in server.requests)
