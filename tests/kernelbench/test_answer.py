@@ -54,7 +54,8 @@ def test_reads_load_inline_without_running_the_answer() -> None:
      "without functions="),
     ("from torch.utils.cpp_extension import load_inline\ne = load_inline('k', 'PYBIND11_MODULE(x, m) {}', "
      "functions=['f'])\nclass ModelNew: pass\n", "PYBIND11_MODULE"),
-    ("from torch.utils.cpp_extension import load\ne = load('k', ['k.cpp'])\nclass ModelNew: pass\n", "only load_inline"),
+    ("from torch.utils.cpp_extension import load\ne = load('k', ['k.cpp'])\nclass ModelNew: pass\n",
+     "only load_inline"),
     ("x = 1\n", "defines no class ModelNew"),
 ])
 def test_answers_it_cannot_adapt_say_why(source: str, why: str) -> None:

@@ -88,7 +88,8 @@ def test_behaviour_refusals(tmp_path: Path) -> None:
         with pytest.raises(ProbeRefusal) as err:
             behaviour(p, p.default_shape)
         assert err.value.reason == reason, err.value.detail
-    p = _problem(tmp_path, base + "class Model(nn.Module):\n    def forward(self, x):\n        return (x.sum(0), x * 2)\n")
+    two = "class Model(nn.Module):\n    def forward(self, x):\n        return (x.sum(0), x * 2)\n"
+    p = _problem(tmp_path, base + two)
     found = behaviour(p, p.default_shape)
     assert found.n_outputs == 2 and found.torch_ops == ["aten::mul", "aten::sum"]
 
