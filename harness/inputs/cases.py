@@ -56,7 +56,11 @@ class KernelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     op: str
-    """A module in kernels_reference/ (its reference.py is the ground truth)."""
+    """A module in kernels_reference/ (its reference.py is the ground truth), or the op's name
+    when `reference` points at the reference file."""
+    reference: str | None = None
+    """A reference.py of this case's own (e.g. one `cases import-kernelbench` wrote): a path,
+    relative to the case file. It wins over kernels_reference/<op>."""
     api: str
     """The Python function the answer's package must expose, with its signature, e.g.
     "rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor"."""
@@ -151,6 +155,12 @@ def parse_cases(data: Any, *, source: str = "<cases>") -> list[Case]:
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise UserError(f"{source}: case {index}: expected an object, got {type(item).__name__}")
+        if "validator" in item or "validator_config" in item:
+            # upskill runs a named validator on the answer; kernelgrade has none of them, and
+            # grading without it would measure something other than upskill does.
+            name = item.get("validator") or "(validator_config only)"
+            raise UserError(f"{source}: case {index}: upskill validator {name!r} is not supported by kernelgrade; "
+                            "remove it and state the check as expected.contains / not_contains or a kernel block")
         try:
             case = Case.model_validate(item)
         except ValidationError as err:
@@ -174,4 +184,9 @@ def load_cases(path: str | Path) -> list[Case]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise UserError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
-    return parse_cases(data, source=str(path))
+    cases = parse_cases(data, source=str(path))
+    for case in cases:  # a stored run keeps working from any folder
+        if case.kernel is not None and case.kernel.reference is not None:
+            ref = Path(case.kernel.reference)
+            case.kernel.reference = str(ref if ref.is_absolute() else (path.parent / ref).resolve())
+    return cases

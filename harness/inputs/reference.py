@@ -36,13 +36,17 @@ def op_reference_path(op: str) -> Path:
 
 
 def resolve_reference_path(*, explicit: Path | None, op: str | None,
-                           project_dir: Path | None) -> Path | None:
-    """--reference FILE, else the case's / --op's kernels_reference/<op>, else a
-    reference.py at the project root; None when there is none."""
+                           project_dir: Path | None, case_reference: str | None = None) -> Path | None:
+    """--reference FILE, else the case's own reference file, else the case's / --op's
+    kernels_reference/<op>, else a reference.py at the project root; None when there is none."""
     if explicit is not None:
         if not Path(explicit).is_file():
             raise UserError(f"--reference {explicit}: no such file")
         return Path(explicit)
+    if case_reference is not None:
+        if not Path(case_reference).is_file():
+            raise UserError(f"the case's reference {case_reference}: no such file")
+        return Path(case_reference)
     if op:
         return op_reference_path(op)
     if project_dir is not None and (project_dir / "reference.py").is_file():
