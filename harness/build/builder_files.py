@@ -9,24 +9,27 @@ import hashlib
 import re
 
 REGISTRATION_H = """\
-// Supplied by kernelgrade at build time (kernel-builder supplies the same macros).
+// Supplied by kernelgrade at build time: the macros kernel-builder's registration.h defines,
+// under the same names, for both the full torch ABI and the stable ABI ([torch] stable-abi).
 #pragma once
 #include <Python.h>
 
-#define KG_CONCAT_(A, B) A##B
-#define KG_CONCAT(A, B) KG_CONCAT_(A, B)
-#define KG_STRINGIFY_(A) #A
-#define KG_STRINGIFY(A) KG_STRINGIFY_(A)
+#define _CONCAT(A, B) A##B
+#define CONCAT(A, B) _CONCAT(A, B)
+#define _STRINGIFY(A) #A
+#define STRINGIFY(A) _STRINGIFY(A)
 
-// Expand NAME (a macro such as TORCH_EXTENSION_NAME) before TORCH_LIBRARY pastes it.
+// Expand NAME (a macro such as TORCH_EXTENSION_NAME) before the library macro pastes it.
 #define TORCH_LIBRARY_EXPAND(NAME, MODULE) TORCH_LIBRARY(NAME, MODULE)
 #define TORCH_LIBRARY_IMPL_EXPAND(NAME, DEVICE, MODULE) TORCH_LIBRARY_IMPL(NAME, DEVICE, MODULE)
+#define STABLE_TORCH_LIBRARY_EXPAND(NAME, MODULE) STABLE_TORCH_LIBRARY(NAME, MODULE)
+#define STABLE_TORCH_LIBRARY_IMPL_EXPAND(NAME, DEVICE, MODULE) STABLE_TORCH_LIBRARY_IMPL(NAME, DEVICE, MODULE)
 
 // A Python module with no methods: importing the .so runs the static op registrations.
 #define REGISTER_EXTENSION(NAME)                                               \\
-  PyMODINIT_FUNC KG_CONCAT(PyInit_, NAME)() {                                  \\
+  PyMODINIT_FUNC CONCAT(PyInit_, NAME)() {                                     \\
     static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,                 \\
-                                        KG_STRINGIFY(NAME), nullptr, 0, nullptr}; \\
+                                        STRINGIFY(NAME), nullptr, 0, nullptr}; \\
     return PyModule_Create(&module);                                           \\
   }
 """

@@ -1,5 +1,18 @@
 """From build.toml to compile units: which kernels build for which H100 targets, with which flags
-and include folders, as kernel-builder would build them."""
+and include folders, as kernel-builder would build them.
+
+What kernel-builder's CMake templates give each unit (kernel-builder/src/pyproject/templates/):
+- every unit: CUDA_KERNEL (and USE_CUDA=1 for torch), the extension's name (TORCH_EXTENSION_NAME,
+  or TVM_FFI_EXTENSION_NAME for [tvm-ffi]), and TORCH_TARGET_VERSION when [torch] stable-abi
+  names a version for cuda;
+- a kernel's .cu units: its `cuda-flags`; its C++ units: its `cxx-flags`; all its units: its
+  `include` folders;
+- the binding's C++ units: [torch] / [tvm-ffi] `cxx-flags` (a .cu binding gets none); all its
+  units: that section's `include` folders;
+- nvcc units of a torch extension: torch's nvcc flags (relaxed constexpr, ENABLE_FP8, no
+  __CUDA_NO_HALF*); a [tvm-ffi] extension gets none of them and no registration.h.
+Flags from build.toml pass the deny-list (_user_flags) whatever unit they reach.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +24,7 @@ from harness.build.nvcc import (
     CXX_BASE,
     H100_ARCHES,
     NVCC_BASE,
+    NVCC_BASE_TVM_FFI,
     NVCC_STATS,
     TORCH_DEFINES,
     CompileUnit,
@@ -21,7 +35,11 @@ from harness.project.capabilities import Capability, parse_capability
 #: Options a project's cuda-flags may not carry: they would redirect outputs or
 #: load code from outside the project into the compiler.
 _DENIED_FLAGS = re.compile(r"^(-o|--output-file|-ccbin|--compiler-bindir|-odir|--output-directory|--keep-dir"
-                           r"|--run|-run|-fplugin.*|-B.*|--dryrun|-E|-M\w*|--linker-options|-Xlinker|-L.*)$")
+                           r"|--run|-run|-fplugin.*|-B.*|--dryrun|-E|-M\w*|--linker-options|-Xlinker|-L.*"
+                           r"|-wrapper|--?specs.*|@.*|--options-file|-optf)$")
+#: Options whose value is handed to another tool (-Xcompiler=-B/x,...): each part is checked too.
+_PASS_THROUGH = re.compile(r"^(-Xcompiler|--compiler-options|-Xptxas|--ptxas-options|-Xnvlink|--nvlink-options"
+                           r"|-Xarchive|--archive-options|-Wl|-Wa|-Wp)[=,](?P<rest>.+)$")
 
 
 @dataclass
@@ -33,9 +51,12 @@ class Plan:
     """(key, reason): not compiled, defaulted, ..."""
     errors: list[tuple[str, str]] = field(default_factory=list)
     """(key, reason): the project cannot be built as asked."""
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    """(key, reason): built, but not as kernel-builder would (e.g. outside [torch] minver/maxver)."""
     needs_torch: bool = False
+    needs_tvm_ffi: bool = False
     unsupplied: list[tuple[str, str]] = field(default_factory=list)
-    """(key, reason): kernels left out because a dependency (CUTLASS, ...) is not available."""
+    """(key, reason): kernels left out because a dependency (CUTLASS, a newer torch, ...) is not available."""
 
 
 @dataclass
@@ -49,10 +70,15 @@ class Includes:
     """The toolkit's include dir, for host-compiled sources that include CUDA headers."""
     cxx_std: str = "c++17"
     """The language standard the torch headers require (torch 2.14 needs C++20)."""
+    torch_version: str | None = None
+    """The installed torch ("2.13.0+cpu"), for [torch] stable-abi and minver/maxver."""
+    tvm_ffi: Path | None = None
+    """The apache-tvm-ffi headers (tvm/ffi/*.h, dlpack/dlpack.h), for [tvm-ffi] projects."""
 
     def external(self, *, host: bool) -> list[str]:
         dirs = [*self.torch, *([self.python] if self.python else []),
-                *([self.math_headers] if self.math_headers else []), *(self.cuda if host else [])]
+                *([self.math_headers] if self.math_headers else []), *([self.tvm_ffi] if self.tvm_ffi else []),
+                *(self.cuda if host else [])]
         return [f"-I{d}" for d in dirs]
 
 
@@ -85,10 +111,19 @@ def kernel_targets(caps: list[str] | None, requested: list[str] | None, key: str
     return targets
 
 
+def _denied(flag: str) -> bool:
+    if _DENIED_FLAGS.match(flag) or flag.startswith("-o"):
+        return True
+    m = _PASS_THROUGH.match(flag)
+    return bool(m) and any(_denied(part) for part in m["rest"].split(","))
+
+
 def _user_flags(flags: list[str], key: str, plan: Plan) -> list[str]:
+    """build.toml's flags for one unit, without the __CUDA_NO_HALF* defines; a denied one
+    (redirects outputs, loads code into the compiler) is a plan error."""
     kept: list[str] = []
     for flag in strip_half_defines(flags):
-        if _DENIED_FLAGS.match(flag) or flag.startswith("-o"):
+        if _denied(flag):
             plan.errors.append((key, f"flag {flag!r} is not allowed in a checked build"))
         else:
             kept.append(flag)
@@ -99,13 +134,44 @@ def _with_std(base: list[str], std: str) -> list[str]:
     return [f"-std={std}" if f.startswith("-std=") else f for f in base]
 
 
+def _version(text: str | None) -> tuple[int, ...] | None:
+    m = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", str(text or "").strip())
+    return tuple(int(g) for g in m.groups() if g is not None) if m else None
+
+
+def _torch_defines(project, ext_name: str, includes: Includes, plan: Plan) -> list[str] | None:
+    """Defines of a torch extension (every unit), with TORCH_TARGET_VERSION for a stable-ABI
+    build; None when the installed torch is older than the stable ABI asked for (kernel-builder
+    refuses that build: a skip, the project may be fine)."""
+    defines = [*TORCH_DEFINES, f"-DTORCH_EXTENSION_NAME={ext_name}", "-DUSE_CUDA=1", "-DCUDA_KERNEL"]
+    installed = _version(includes.torch_version)
+    for bound, key, newer in ((project.torch_minver, "torch.minver", False), (project.torch_maxver, "torch.maxver", True)):
+        want = _version(bound)
+        if want and installed and (installed[:len(want)] > want if newer else installed[:len(want)] < want):
+            plan.warnings.append((key, f"torch {includes.torch_version} here is {'newer' if newer else 'older'} than "
+                                       f"{bound}: kernel-builder would refuse to build against it (compiled anyway)"))
+    stable = project.stable_abi_for("cuda")
+    if stable is None:
+        return defines
+    target = _version(stable)
+    if target is None or len(target) < 2:
+        plan.errors.append(("torch.stable-abi", f"{stable!r} is not a torch version (e.g. \"2.11\")"))
+        return defines
+    if installed and installed[:2] < target[:2]:
+        plan.unsupplied.append(("torch.stable-abi", f"not compiled: the stable ABI targets torch {stable} and torch "
+                                                   f"here is {includes.torch_version} (kernel-builder refuses that too)"))
+        return None
+    return [*defines, f"-DTORCH_TARGET_VERSION=0x{(target[0] << 56) | (target[1] << 48):x}"]
+
+
 def plan_cuda(project, *, ext_name: str, includes: Includes,
               requested: list[str] | None = None) -> Plan:
-    """Units for every CUDA kernel source and the torch binding (with -DCUDA_KERNEL).
+    """Units for every CUDA kernel source and the binding ([torch] or [tvm-ffi] src).
 
-    `project` is a harness.project.info.ProjectInfo. Flags follow kernel-builder: gencode per
-    capability, C++17 (C++20 where torch requires it), relaxed constexpr, FP8 enabled for sm_89+, the extension name,
-    registration.h on the include path (kg_include/ in the workspace)."""
+    `project` is a harness.project.info.ProjectInfo. Flags follow kernel-builder (module
+    docstring): gencode per capability, C++17 (C++20 where torch requires it), the builder's
+    defines on every unit, build.toml's flags and include folders on the units they belong to,
+    registration.h on the include path (kg_include/ in the workspace) for torch."""
     plan = Plan()
     cuda_kernels = project.kernels_for("cuda")
     for other in project.kernels:
@@ -113,52 +179,63 @@ def plan_cuda(project, *, ext_name: str, includes: Includes,
             plan.notes.append((f"kernel.{other.name}", f"backend {other.backend!r} not checked here"))
     if not cuda_kernels:
         return plan
-    plan.needs_torch = project.has_torch
-    nvcc_base, cxx_base = _with_std(NVCC_BASE, includes.cxx_std), _with_std(CXX_BASE, includes.cxx_std)
-    torch_defs = [*TORCH_DEFINES, f"-DTORCH_EXTENSION_NAME={ext_name}"] if project.has_torch else []
+    tvm = project.framework == "tvm-ffi"
+    plan.needs_tvm_ffi = tvm
+    plan.needs_torch = (project.has_torch and not tvm) or any("torch" in k.depends for k in cuda_kernels)
+    if tvm:
+        nvcc_base, fp8, kg_include = NVCC_BASE_TVM_FFI, [], []
+        defines = [f"-DTVM_FFI_EXTENSION_NAME={ext_name}", "-DCUDA_KERNEL",
+                   *(["-DC10_CUDA_NO_CMAKE_CONFIGURE_FILE"] if plan.needs_torch else [])]
+    else:
+        nvcc_base, fp8, kg_include = NVCC_BASE, ["-DENABLE_FP8"], ["-Ikg_include"]
+        found = _torch_defines(project, ext_name, includes, plan) if project.has_torch else ["-DUSE_CUDA=1",
+                                                                                              "-DCUDA_KERNEL"]
+        if found is None:
+            return plan
+        defines = found
+    nvcc_base, cxx_base = _with_std(nvcc_base, includes.cxx_std), _with_std(CXX_BASE, includes.cxx_std)
     all_targets: dict[str, Capability] = {}
     for kernel in cuda_kernels:
         key = f"kernel.{kernel.name}"
         targets = kernel_targets(kernel.cuda_capabilities, requested, f"{key}.cuda-capabilities", plan)
         if not targets:
             continue
-        all_targets.update({t.arch: t for t in targets})
         if any(d.startswith("cutlass") or d == "sycl_tla" for d in kernel.depends):
             # Not the project's fault: a skip that names the dependency (REFERENCE §3).
             plan.unsupplied.append((f"{key}.depends", "not compiled: needs a dependency this checker cannot "
                                     "supply: " + ", ".join(d for d in kernel.depends if d != "torch")))
             continue
-        user = _user_flags(kernel.cuda_flags, f"{key}.cuda-flags", plan)
+        all_targets.update({t.arch: t for t in targets})
         incs = [f"-Isrc/{inc}" for inc in kernel.include]
         gencode = [f for t in targets for f in t.gencode]
-        fp8 = ["-DENABLE_FP8"] if any(int(re.sub(r"\D", "", t.arch)) >= 89 for t in targets) else []
+        cuda_user = _user_flags(kernel.cuda_flags, f"{key}.cuda-flags", plan)
+        cxx_user = _user_flags(kernel.cxx_flags, f"{key}.cxx-flags", plan)
         for src in kernel.src:
-            if not src.endswith(".cu"):
-                continue  # headers are included, .cpp in a CUDA kernel is compiled by the host compiler below
-            flags = [*nvcc_base, *gencode, *fp8, *torch_defs, "-Isrc", *incs, "-Ikg_include",
-                     *includes.external(host=False), *user, *NVCC_STATS]
-            plan.units.append(CompileUnit(rel=src, compiler="nvcc", flags=flags, kind="kernel",
-                                          kernel=kernel.name, arches=[t.arch for t in targets]))
-        for src in kernel.src:
-            if Path(src).suffix in (".cpp", ".cc", ".cxx"):
-                flags = [*cxx_base, *torch_defs, "-Isrc", *incs, "-Ikg_include", *includes.external(host=True),
-                         *strip_half_defines(kernel.cxx_flags)]
+            if src.endswith(".cu"):
+                flags = [*nvcc_base, *gencode, *fp8, *defines, "-Isrc", *incs, *kg_include,
+                         *includes.external(host=False), *cuda_user, *NVCC_STATS]
+                plan.units.append(CompileUnit(rel=src, compiler="nvcc", flags=flags, kind="kernel",
+                                              kernel=kernel.name, arches=[t.arch for t in targets]))
+            elif Path(src).suffix in (".cpp", ".cc", ".cxx"):  # headers are included, not compiled
+                flags = [*cxx_base, *defines, "-Isrc", *incs, *kg_include, *includes.external(host=True), *cxx_user]
                 plan.units.append(CompileUnit(rel=src, compiler="cxx", flags=flags, kind="kernel",
                                               kernel=kernel.name))
-    if project.has_torch and all_targets:
-        for src in project.torch_src:
-            suffix = Path(src).suffix
-            if suffix == ".cu":
-                gencode = [f for t in all_targets.values() for f in t.gencode]
-                flags = [*nvcc_base, *gencode, *torch_defs, "-DCUDA_KERNEL", "-Isrc", "-Ikg_include",
-                         *includes.external(host=False), *NVCC_STATS]
-                plan.units.append(CompileUnit(rel=src, compiler="nvcc", flags=flags, kind="binding",
-                                              kernel="torch", arches=list(all_targets)))
-            elif suffix in (".cpp", ".cc", ".cxx"):
-                flags = [*cxx_base, *torch_defs, "-DCUDA_KERNEL", "-Isrc", "-Ikg_include",
-                         *includes.external(host=True)]
-                plan.units.append(CompileUnit(rel=src, compiler="cxx", flags=flags, kind="binding",
-                                              kernel="torch"))
+    if not all_targets or not (project.has_torch or tvm):
+        return plan  # no kernel to bind: the binding alone is not a build kernel-builder makes
+    binding = "tvm-ffi" if tvm else "torch"
+    incs = [f"-Isrc/{inc}" for inc in project.binding_include]
+    cxx_user = _user_flags(project.binding_cxx_flags, f"{binding}.cxx-flags", plan)
+    for src in project.binding_src:
+        suffix = Path(src).suffix
+        if suffix == ".cu":  # cxx-flags are for C++ units: a .cu binding gets none
+            gencode = [f for t in all_targets.values() for f in t.gencode]
+            flags = [*nvcc_base, *gencode, *fp8, *defines, "-Isrc", *incs, *kg_include,
+                     *includes.external(host=False), *NVCC_STATS]
+            plan.units.append(CompileUnit(rel=src, compiler="nvcc", flags=flags, kind="binding",
+                                          kernel=binding, arches=list(all_targets)))
+        elif suffix in (".cpp", ".cc", ".cxx"):
+            flags = [*cxx_base, *defines, "-Isrc", *incs, *kg_include, *includes.external(host=True), *cxx_user]
+            plan.units.append(CompileUnit(rel=src, compiler="cxx", flags=flags, kind="binding", kernel=binding))
     return plan
 
 

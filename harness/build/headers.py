@@ -1,9 +1,16 @@
-"""cuBLAS / cuSPARSE / cuSOLVER headers for compiling torch-binding .cu files.
+"""Header-only installs from pinned PyPI wheels, for compile-only checks.
 
-torch's ATen/cuda headers include cublas_v2.h, cusparse.h and cusolverDn.h; the
-CUDA 13 toolkit on CPU machines often lacks them, and the PyPI wheels that carry
-them install ~1 GB of libraries. We download the pinned wheels with pip and keep
-only their `nvidia/cu13/include/` folders (a few MB) in the cache dir.
+- cuBLAS / cuSPARSE / cuSOLVER, for torch-binding .cu files: torch's ATen/cuda headers
+  include cublas_v2.h, cusparse.h and cusolverDn.h; the CUDA 13 toolkit on CPU machines
+  often lacks them, and the PyPI wheels that carry them install ~1 GB of libraries. We
+  download the pinned wheels with pip and keep only their `nvidia/cu13/include/` folders
+  (a few MB) in the cache dir.
+- tvm-ffi (apache-tvm-ffi), for [tvm-ffi] projects: `tvm/ffi/*.h` and `dlpack/dlpack.h`
+  from the wheel's `tvm_ffi/include/` (what `python -m tvm_ffi.config --includedir` names).
+
+Each folder is keyed by its pins (a pin change is a new folder), written atomically, and
+found again without the network: `scripts/install_headers.py` (run by setup.sh) fills the
+cache once; offline, pip can take the wheels from KG_WHEELHOUSE.
 """
 
 from __future__ import annotations
@@ -69,14 +76,14 @@ def find_math_headers(extra: list[Path] | None = None) -> Path | None:
     return next((c for c in candidates if _complete(c)), None)
 
 
-def _extract_includes(wheel: Path, dest: Path) -> int:
-    """Copy only members under nvidia/cu13/include/ into dest; returns the file count."""
+def _extract_includes(wheel: Path, dest: Path, prefix: str = _PREFIX) -> int:
+    """Copy only members under `prefix` (nvidia/cu13/include/) into dest; returns the file count."""
     count = 0
     with zipfile.ZipFile(wheel) as zf:
         for info in zf.infolist():
-            if info.is_dir() or not info.filename.startswith(_PREFIX):
+            if info.is_dir() or not info.filename.startswith(prefix):
                 continue
-            rel = Path(info.filename[len(_PREFIX):])
+            rel = Path(info.filename[len(prefix):])
             if rel.is_absolute() or ".." in rel.parts:  # never trust archive paths
                 continue
             target = dest / rel
@@ -87,29 +94,32 @@ def _extract_includes(wheel: Path, dest: Path) -> int:
     return count
 
 
-def install_headers(dest: Path | None = None, *, timeout_s: float = 900.0) -> Path:
-    """Download the pinned wheels (no deps, binary only), keep their include/ folders.
+def _pip_source() -> list[str]:
+    """KG_WHEELHOUSE (a folder of wheels, scripts/wheelhouse.py) makes the download offline."""
+    house = os.environ.get("KG_WHEELHOUSE", "").strip()
+    return ["--no-index", "--find-links", house] if house else []
 
-    Idempotent: returns at once when dest already holds the headers. The wheels are
-    deleted after extraction. Raises RuntimeError with pip's message on failure.
-    """
-    dest = dest or default_dir()
-    if _complete(dest):
+
+def _install_wheel_includes(specs: list[str], prefix: str, markers: tuple[str, ...], dest: Path, *,
+                            target: list[str] = (), timeout_s: float = 900.0) -> Path:
+    """Download `specs` (no deps, binary only), keep only the members under `prefix`, and
+    move them into `dest` at once. Idempotent; RuntimeError with pip's message on failure."""
+    done = lambda folder: all((folder / m).is_file() for m in markers)  # noqa: E731
+    if done(dest):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kg-wheels-", dir=dest.parent) as tmp:
-        specs = [f"{name}=={version}" for name, version in HEADER_WHEELS.items()]
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", "-d", tmp, *specs]
+               "--disable-pip-version-check", "-q", *_pip_source(), *target, "-d", tmp, *specs]
         log.info("downloading header wheels: %s", " ".join(specs))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise RuntimeError("pip download of CUDA header wheels failed: " + " / ".join(tail))
+            raise RuntimeError(f"pip download of {' '.join(specs)} failed: " + " / ".join(tail))
         staging = Path(tmp) / "include"
-        files = sum(_extract_includes(w, staging) for w in sorted(Path(tmp).glob("*.whl")))
-        if not _complete(staging):
-            raise RuntimeError(f"header wheels lacked {MARKERS} under {_PREFIX}")
+        files = sum(_extract_includes(w, staging, prefix) for w in sorted(Path(tmp).glob("*.whl")))
+        if not done(staging):
+            raise RuntimeError(f"{' '.join(specs)}: no {markers} under {prefix}")
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(staging, dest)  # same filesystem: atomic, so a half copy is never seen
@@ -117,9 +127,57 @@ def install_headers(dest: Path | None = None, *, timeout_s: float = 900.0) -> Pa
     return dest
 
 
+def install_headers(dest: Path | None = None, *, timeout_s: float = 900.0) -> Path:
+    """The CUDA math headers: the pinned wheels' nvidia/cu13/include/ folders (the wheels
+    themselves are deleted). Idempotent: returns at once when dest already holds them."""
+    specs = [f"{name}=={version}" for name, version in HEADER_WHEELS.items()]
+    return _install_wheel_includes(specs, _PREFIX, MARKERS, dest or default_dir(), timeout_s=timeout_s)
+
+
 def ensure_math_headers() -> Path:
     """Find the headers or install them into the cache (network to PyPI needed once)."""
     return find_math_headers() or install_headers()
 
 
-__all__ = ["HEADER_WHEELS", "default_dir", "ensure_math_headers", "find_math_headers", "install_headers"]
+# ---------------------------------------------------------------- tvm-ffi
+
+#: The apache-tvm-ffi release kernel-builder pins for [tvm-ffi] projects (its nix/uv lock).
+TVM_FFI_WHEEL: tuple[str, str] = ("apache-tvm-ffi", "0.1.9")
+#: Headers that make the folder usable: the FFI itself, its CUDA helpers, DLPack.
+TVM_FFI_MARKERS = ("tvm/ffi/tvm_ffi.h", "tvm/ffi/extra/c_env_api.h", "dlpack/dlpack.h")
+_TVM_FFI_PREFIX = "tvm_ffi/include/"
+#: One wheel for every host (the headers are the same in all of them): CPython 3.12 abi3, manylinux.
+_TVM_FFI_TARGET = ["--python-version", "3.12", "--implementation", "cp", "--platform", "manylinux_2_28_x86_64",
+                   "--platform", "manylinux_2_24_x86_64", "--platform", "manylinux_2_17_x86_64"]
+
+
+def tvm_ffi_version() -> str:
+    return TVM_FFI_WHEEL[1]
+
+
+def tvm_ffi_dir() -> Path:
+    """<cache>/tvm-ffi-headers/<pin hash>/include."""
+    pin = "==".join(TVM_FFI_WHEEL)
+    return cache_dir() / "tvm-ffi-headers" / hashlib.sha256(pin.encode()).hexdigest()[:12] / "include"
+
+
+def find_tvm_ffi_headers() -> Path | None:
+    """Our cache's copy of the pinned release. An installed tvm_ffi package is not used: its
+    version is whatever the host has, and the pin is what the compile cache is keyed on."""
+    folder = tvm_ffi_dir()
+    return folder if all((folder / m).is_file() for m in TVM_FFI_MARKERS) else None
+
+
+def install_tvm_ffi_headers(dest: Path | None = None, *, timeout_s: float = 900.0) -> Path:
+    """The pinned apache-tvm-ffi wheel's tvm_ffi/include/ (~1 MB of headers) into the cache."""
+    return _install_wheel_includes(["==".join(TVM_FFI_WHEEL)], _TVM_FFI_PREFIX, TVM_FFI_MARKERS,
+                                   dest or tvm_ffi_dir(), target=_TVM_FFI_TARGET, timeout_s=timeout_s)
+
+
+def ensure_tvm_ffi_headers() -> Path:
+    return find_tvm_ffi_headers() or install_tvm_ffi_headers()
+
+
+__all__ = ["HEADER_WHEELS", "TVM_FFI_WHEEL", "default_dir", "ensure_math_headers", "ensure_tvm_ffi_headers",
+           "find_math_headers", "find_tvm_ffi_headers", "install_headers", "install_tvm_ffi_headers", "tvm_ffi_dir",
+           "tvm_ffi_version"]

@@ -39,7 +39,7 @@ from sandbox.run import run_sandboxed
 log = logging.getLogger(__name__)
 
 #: Bump when the way we build changes, so old cache entries are not reused.
-SCHEME_VERSION = 1
+SCHEME_VERSION = 2  # 2: build.toml flags, builder defines on every unit, stable ABI, tvm-ffi
 #: Files copied into the build workspace (and hashed into the key): what a compile can read.
 #: A torch-binding .cu needs ~3 GB of compiler memory (REFERENCE §5).
 GB_PER_COMPILE = 3
@@ -48,6 +48,8 @@ GB_PER_COMPILE = 3
 # torch's own extension flags define __CUDA_NO_HALF_OPERATORS__ and friends; the
 # builder removes them, and we never add them, so half/bfloat operators work.
 NVCC_BASE = ["-std=c++17", "-O3", "-DNDEBUG", "--expt-relaxed-constexpr", "-Xcompiler", "-fPIC"]
+#: A [tvm-ffi] extension gets none of torch's nvcc flags (no relaxed constexpr, no ENABLE_FP8).
+NVCC_BASE_TVM_FFI = ["-std=c++17", "-O3", "-DNDEBUG", "-Xcompiler", "-fPIC"]
 #: Per-kernel statistics: registers, shared memory, spills (parsed below).
 NVCC_STATS = ["-Xptxas", "-v"]
 CXX_BASE = ["-std=c++17", "-O3", "-DNDEBUG", "-fPIC"]
@@ -86,7 +88,7 @@ class CompileUnit:
     flags: list[str]
     kind: Literal["kernel", "binding"]
     kernel: str
-    """The [kernel.<name>] table, or "torch" for the binding."""
+    """The [kernel.<name>] table, or "torch" / "tvm-ffi" for the binding."""
     arches: list[str] = field(default_factory=list)
 
     @property

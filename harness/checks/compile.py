@@ -12,6 +12,7 @@ the sass check), "compile_units" (all unit results), "cpu_build" (the CPU build)
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
 from pathlib import Path
 
@@ -27,11 +28,12 @@ NAME = "compile"
 MAX_ERRORS_PER_UNIT = 3
 
 
-def _build_env(ctx: CheckContext, plan_needs_torch: bool):
-    """Tools, include dirs, versions. Returns (BuildEnv, Includes, nvcc Tool) or a reason."""
+def _build_env(ctx: CheckContext, plan):
+    """Tools, include dirs, versions for a plan (needs_torch, needs_tvm_ffi). Returns
+    ((BuildEnv, Includes, nvcc Tool), "") or (None, the reason nothing can be compiled)."""
     from harness.build import toolchain
-    from harness.build.headers import HEADER_WHEELS, ensure_math_headers
     from harness.build.cuda_plan import Includes
+    from harness.build.headers import HEADER_WHEELS, TVM_FFI_WHEEL, ensure_math_headers, ensure_tvm_ffi_headers
     from harness.build.nvcc import BuildEnv
 
     nvcc = toolchain.find_nvcc()
@@ -42,7 +44,7 @@ def _build_env(ctx: CheckContext, plan_needs_torch: bool):
     versions = {"nvcc": toolchain.tool_version(nvcc.path),
                 "cxx": toolchain.tool_version(cxx.path) if cxx else ""}
     aliases: dict[str, str] = {}
-    if plan_needs_torch:
+    if plan.needs_torch:
         info = toolchain.torch_info()
         if info is None:
             return None, "torch is not installed: its headers are needed for the binding"
@@ -52,17 +54,37 @@ def _build_env(ctx: CheckContext, plan_needs_torch: bool):
             return None, f"cuBLAS/cuSPARSE/cuSOLVER headers missing ({err}); run scripts/install_headers.py"
         includes.torch = list(info.include_dirs)
         includes.cxx_std = info.cxx_std
+        includes.torch_version = info.version
         includes.python = toolchain.python_include_dir()
         versions["torch"] = info.version
         versions["headers"] = ",".join(f"{k}=={v}" for k, v in sorted(HEADER_WHEELS.items()))
         aliases = {str(info.include_dirs[0]): "<torch>", str(includes.python): "<python>",
                    str(includes.math_headers): "<math-headers>"}
+    if plan.needs_tvm_ffi:
+        try:
+            includes.tvm_ffi = ensure_tvm_ffi_headers()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as err:
+            return None, (f"tvm-ffi headers ({'=='.join(TVM_FFI_WHEEL)}) missing ({err}); "
+                          "run scripts/install_headers.py")
+        versions["tvm-ffi"] = "==".join(TVM_FFI_WHEEL)
+        aliases[str(includes.tvm_ffi)] = "<tvm-ffi>"
     for d in includes.cuda:
         aliases[str(d)] = "<cuda>"
-    ro = tuple(p for p in (*includes.torch, includes.python, includes.math_headers, *includes.cuda) if p)
+    ro = tuple(p for p in (*includes.torch, includes.python, includes.math_headers, includes.tvm_ffi, *includes.cuda)
+               if p)
     env = BuildEnv(nvcc=nvcc.path, cxx=cxx.path if cxx else None, versions=versions, ro_paths=ro,
                    sandbox=ctx.options.sandbox, timeout_s=ctx.options.compile_timeout_s, aliases=aliases)
     return (env, includes, nvcc), ""
+
+
+def no_cuda_kernel(project: ProjectInfo) -> str:
+    """One statement of why there is nothing for nvcc: noarch, other backends only, or no kernel."""
+    if project.framework == "torch-noarch":
+        return "no CUDA kernel to compile: a [torch-noarch] project (Python only, e.g. Triton)"
+    backends = sorted({k.backend for k in project.kernels})
+    if backends:
+        return f"no CUDA kernel to compile: build.toml has {', '.join(backends)} kernels only"
+    return "no CUDA kernel to compile: build.toml has no [kernel.*] table"
 
 
 def _write_log(results, path: Path) -> None:
@@ -85,23 +107,27 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
     from harness.project.sources import source_bytes
 
     if not project.kernels_for("cuda"):
-        return "no CUDA kernel in build.toml"
+        return no_cuda_kernel(project)
     requested = ctx.case.kernel.capabilities if ctx.case is not None and ctx.case.kernel else None
     files = source_bytes(project.root)
     ext = extension_name(project.name, "cuda", content_key(files=files))
     # Plan once without include dirs to learn whether torch is needed, then for real.
     probe = plan_cuda(project, ext_name=ext, includes=Includes(), requested=requested)
-    built, reason = _build_env(ctx, probe.needs_torch)
+    built, reason = _build_env(ctx, probe)
     if built is None:
         return reason
     env, includes, nvcc = built
     plan = plan_cuda(project, ext_name=ext, includes=includes, requested=requested)
     findings += [Finding(severity="note", key=k, reason=r) for k, r in plan.notes]
     findings += [Finding(severity="error", key=k, reason=r) for k, r in plan.errors]
-    findings += [Finding(severity="warning", key=k, reason=r) for k, r in plan.unsupplied]
+    findings += [Finding(severity="warning", key=k, reason=r) for k, r in [*plan.warnings, *plan.unsupplied]]
     metrics["nvcc"] = f"{release_of(env.versions['nvcc']) or '?'} at {nvcc.path} ({nvcc.source})"
     if "torch" in env.versions:
         metrics["torch"] = env.versions["torch"]
+    if "tvm-ffi" in env.versions:
+        metrics["tvm_ffi"] = env.versions["tvm-ffi"]
+    if project.framework == "torch" and project.stable_abi_for("cuda"):
+        metrics["stable_abi"] = project.stable_abi_for("cuda")
     if not plan.units:
         if plan.errors:
             return None
@@ -146,7 +172,14 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
         "sandbox": ",".join(sorted({r.backend for r in results if r.backend})) or None,
     })
     if ctx.device == "cuda" and all(r.ok for r in results):
-        _link(ctx, project, ext, nvcc.path, findings, metrics)
+        if project.framework == "tvm-ffi":
+            findings.append(Finding(severity="note", key="link", reason="tvm-ffi extension: compiled only "
+                                    "(kernelgrade links and loads torch extensions)"))
+        elif plan.unsupplied:
+            findings.append(Finding(severity="note", key="link", reason="not linked: kernels were left out "
+                                    "(" + "; ".join(r for _, r in plan.unsupplied) + ")"))
+        else:
+            _link(ctx, project, ext, nvcc.path, findings, metrics)
     return None
 
 
@@ -243,6 +276,8 @@ def check_compile(ctx: CheckContext) -> CheckResult:
     if cuda_skip is None:
         parts.append(f"{metrics.get('units', 0)} CUDA units for {metrics.get('arches') or 'no arch'}"
                      + (" (cached)" if metrics.get("cache_hit") else ""))
+        if metrics.get("tvm_ffi"):
+            parts.append("tvm-ffi extension, compiled only")
         if metrics.get("loaded"):
             parts.append("linked and loaded without a GPU")
         elif metrics.get("loaded") is False and not any(f.key == "load" for f in findings):

@@ -56,7 +56,7 @@ def listed_sources(info: ProjectInfo, strip_comments=lambda text: text) -> tuple
     keeps an #include inside a comment from counting."""
     root = info.root
     listed: list[Path] = []
-    for entry in [*info.torch_src, *(s for k in info.kernels for s in k.src)]:
+    for entry in [*info.binding_src, *(s for k in info.kernels for s in k.src)]:
         matches = sorted(root.glob(entry)) if any(ch in entry for ch in "*?[") else [root / entry]
         listed.extend(p for p in matches if p.is_file() and inside(p, root))
     c_files = [p for p in listed if p.suffix in C_SUFFIXES]
