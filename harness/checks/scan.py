@@ -23,7 +23,11 @@ first, so prose that names a trick is not a finding.
 
 Severity: error only for tricks with no legitimate use in a kernel answer (they fail the
 check, and `run` depends on `scan`); warning for things with honest uses (extra streams,
-static state, caches, PyTorch compute ops) that a reviewer should look at.
+static state, caches, PyTorch compute ops, reading the package's own data files) that a
+reviewer should look at. Files are an error only outside the package's own folder
+(harness/checks/scan_paths.py): a package reading the JSON it ships is normal, and the
+checker's and the reference's files are kept out of the candidate's reach by the trust
+boundary, not by this scan.
 """
 
 from __future__ import annotations
@@ -126,8 +130,9 @@ def scan_project(root: Path, replaced: list[str]) -> tuple[list[Hit], list[Findi
         if path.suffix in C_SUFFIXES:
             hits.extend(scan_cpp(src, rel, rules))
             continue
+        depth = len(path.relative_to(package).parts) - 1 if package is not None and inside(path, package) else 0
         try:
-            events = python_events(src)
+            events = python_events(src, package_depth=depth)
         except SyntaxError as err:
             notes.append(Finding(severity="warning", key=f"{rel}:{err.lineno or 0}",
                                  reason=f"not valid Python ({err.msg}): not scanned"))

@@ -43,6 +43,8 @@ _PY_COMPUTE_METHODS = (
     "abs|add|addmm|baddbmm|bmm|clamp|cos|cumsum|div|einsum|erf|exp|exp2|gelu|layer_norm|linear|log|"
     "log_softmax|matmul|max|mean|min|mm|mul|neg|norm|pow|prod|reciprocal|relu|rms_norm|rsqrt|sigmoid|"
     "silu|sin|softmax|sqrt|square|std|sub|sum|tanh|var")
+# Modules whose functions share those names but take numbers or arrays, not tensors (math.log).
+_NOT_TENSORS = r"(?:math|cmath|numpy|np|scipy|statistics|operator|random|builtins|decimal|fractions|itertools|functools)"
 # In C++ the same names exist on at::vec::Vectorized (exp, sqrt, ...); keep tensor-only ones.
 _CPP_COMPUTE_METHODS = (
     "addmm|baddbmm|bmm|cumsum|einsum|gelu|layer_norm|linear|log_softmax|matmul|mean|mm|norm|prod|"
@@ -83,6 +85,9 @@ RULES: tuple[Rule, ...] = (
     Rule("reads_data", "py", "error",
          r"^call (glob\.i?glob|os\.(listdir|scandir|walk)|\S+\.(glob|rglob|iterdir))$",
          "lists files (looks for saved reference outputs or the checker's data)"),
+    Rule("reads_data", "py", "warning", r"^call \S+ @own$",
+         "reads or writes files in its own package folder (package data such as a tuning table; "
+         "the checker's and the reference's files are out of the candidate's reach)"),
     Rule("reads_data", "py", "error", r"^ref os\.(environ|environb|getenv|getenvb|putenv|unsetenv)\b",
          "reads or changes the environment (the checker's settings and paths)"),
     Rule("reads_data", "py", "error", r"^string .*/proc/",
@@ -114,7 +119,7 @@ RULES: tuple[Rule, ...] = (
     Rule("pytorch_compute", "py", "warning",
          r"^call torch\.(nn\.functional\.|special\.|linalg\.|fft\.)?(?P<name>\w+)$",
          "computes with a PyTorch op, not its own kernel", ops_only=True),
-    Rule("pytorch_compute", "py", "warning", rf"^call [^.\s]\S*\.(?P<name>{_PY_COMPUTE_METHODS})$",
+    Rule("pytorch_compute", "py", "warning", rf"^call (?!{_NOT_TENSORS}\.)[^.\s]\S*\.(?P<name>{_PY_COMPUTE_METHODS})$",
          "computes with a PyTorch tensor method, not its own kernel"),
     Rule("pytorch_compute", "py", "warning", r"^call @$",
          "computes with the @ operator (torch.matmul), not its own kernel"),

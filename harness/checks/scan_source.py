@@ -8,6 +8,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
+from harness.checks.scan_paths import READ_CALLS, OwnPaths
 from harness.checks.scan_rules import NOT_COMPUTE, Rule
 from harness.common.results import Finding
 from harness.execute.aten_ops import TRIVIAL_ATEN
@@ -82,7 +83,7 @@ _MUTABLE_CALLS = {"dict", "list", "set", "collections.OrderedDict", "collections
 class _PyEvents(ast.NodeVisitor):
     """Collect (line, "kind name") events from a parsed Python file."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, tree: ast.Module, *, max_up: int = 1) -> None:
         self.events: list[tuple[int, str]] = []
         self.alias: dict[str, str] = {}
         # Names the file defines itself: `rms_norm(...)` is the package's function, not torch's.
@@ -92,6 +93,13 @@ class _PyEvents(ast.NodeVisitor):
         self.docstrings = {id(node.value) for node in ast.walk(tree)
                            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
         self.module_body = {id(node) for node in tree.body}
+        # Paths into the package's own folder, with every import known (so os.path.dirname resolves).
+        saved = dict(self.alias)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self._bind_import(node)
+        self.own = OwnPaths(tree, self.dotted, max_up=max_up)
+        self.alias = saved
 
     def emit(self, node: ast.AST, kind: str, name: str) -> None:
         self.events.append((getattr(node, "lineno", 0), f"{kind} {name}"))
@@ -111,21 +119,25 @@ class _PyEvents(ast.NodeVisitor):
             return f"{self.dotted(node.value)}[]"
         return "?"
 
-    def visit_Import(self, node: ast.Import) -> None:
-        for a in node.names:
-            self.emit(node, "import", a.name)
-            if a.asname:
-                self.alias[a.asname] = a.name
-            else:
-                head = a.name.split(".")[0]
-                self.alias[head] = head
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+    def _bind_import(self, node: ast.Import | ast.ImportFrom, emit: bool = False) -> None:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if emit:
+                    self.emit(node, "import", a.name)
+                self.alias[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+            return
         module = "." * node.level + (node.module or "")
         for a in node.names:
             full = module + a.name if module.endswith(".") else f"{module}.{a.name}"
-            self.emit(node, "import", full)
+            if emit:
+                self.emit(node, "import", full)
             self.alias[a.asname or a.name] = full
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self._bind_import(node, emit=True)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        self._bind_import(node, emit=True)
 
     def _targets(self, node: ast.AST, targets: list[ast.expr], value: ast.expr | None) -> None:
         for target in targets:
@@ -168,7 +180,9 @@ class _PyEvents(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = self.dotted(node.func)
-        self.emit(node, "call", func)
+        # A file call on the package's own folder: "call open @own" (package data, a warning).
+        own = READ_CALLS.search(func) is not None and self.own.call_is_own(node)
+        self.emit(node, "call", f"{func} @own" if own else func)
         if func == "getattr":  # getattr(F, "softmax") reads F.softmax
             self.emit(node, "ref", self.dotted(node))
         if func == "setattr" and node.args:
@@ -208,10 +222,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:200]
 
 
-def python_events(src: str) -> list[tuple[int, str]]:
-    """(line, "kind name") events of a Python source; SyntaxError propagates."""
+def python_events(src: str, *, package_depth: int = 0) -> list[tuple[int, str]]:
+    """(line, "kind name") events of a Python source; SyntaxError propagates. `package_depth`:
+    how many folders below the package root the file is (how far up its own data may be)."""
     tree = ast.parse(src)
-    visitor = _PyEvents(tree)
+    visitor = _PyEvents(tree, max_up=1 + package_depth)
     visitor.visit(tree)
     return visitor.events
 

@@ -382,3 +382,58 @@ def test_failed_scan_blocks_run_and_fails_the_trial(tmp_path):
     verdict = score(results, case.required_checks, "run")
     assert verdict.verdict == "fail" and verdict.reason.startswith("scan: torch-ext/")
     assert (verdict.assertions_passed, verdict.assertions_total) == (1, 3)
+
+
+# --- Package data (issue 25): reading one's own package folder is a warning ------------------
+
+OWN_DATA = [
+    "import json\nfrom pathlib import Path\n\ndef f():\n    p = Path(__file__).parent / 'data.json'\n"
+    "    with open(p) as fh:\n        return json.load(fh)\n",
+    "import os\nHERE = os.path.dirname(os.path.abspath(__file__))\nCFG = os.path.join(HERE, 'configs')\n"
+    "def f(name):\n    return open(os.path.join(CFG, name + '.json')).read()\n",
+    "from pathlib import Path\n_DIR = Path(__file__).resolve().parent / 'configs'\n"
+    "def f(n):\n    return [p.read_text() for p in _DIR.glob('*.json')]\n",
+    "import importlib.resources\ndef f():\n    return importlib.resources.files(__package__).joinpath('t.json').read_text()\n",
+    "import json\nfrom pathlib import Path\nD = Path(__file__).parent\ndef save(x, d=None):\n    d = D\n"
+    "    with open(d / 'tuned.json', 'w') as fh:\n        json.dump(x, fh)\n",
+]
+ESCAPING = [
+    "from pathlib import Path\nx = (Path(__file__).parent / '../../reference/out.pt').read_bytes()\n",
+    "from pathlib import Path\nx = (Path(__file__).parent.parent.parent / 'ref.json').read_text()\n",
+    "from pathlib import Path\nx = (Path(__file__).parents[3] / 'ref.json').read_text()\n",
+    "import os\nx = open(os.path.join(os.path.dirname(__file__), '/etc/kg/ref.json')).read()\n",
+    "from pathlib import Path\nBASE = Path(__file__).parent.parent\nx = (BASE.parent / 'expected.json').read_text()\n",
+    "import json\ndef f(path):\n    with open(path) as fh:\n        return json.load(fh)\n",
+]
+
+
+@pytest.mark.parametrize("source", OWN_DATA)
+def test_reading_its_own_package_data_is_a_warning(tmp_path, source):
+    result = _scan(_project(tmp_path / "p", py=HONEST_PY + "\n" + source))
+    assert result.status == "pass", result.reason
+    assert any(f.severity == "warning" and "own package folder" in f.reason for f in result.findings)
+
+
+@pytest.mark.parametrize("source", ESCAPING)
+def test_reading_outside_its_package_folder_stays_an_error(tmp_path, source):
+    result = _scan(_project(tmp_path / "p", py=HONEST_PY + "\n" + source))
+    assert result.status == "fail" and "reads_data" in _families(result, "error"), result.findings
+
+
+def test_a_subpackage_may_reach_the_package_root_but_not_above(tmp_path):
+    project = _project(tmp_path / "p")
+    sub = project / "torch-ext" / "fx" / "layers"
+    sub.mkdir()
+    (sub / "__init__.py").write_text("from pathlib import Path\nx = (Path(__file__).parent.parent / 'd.json').read_text()\n")
+    assert _scan(project).status == "pass"
+    (sub / "__init__.py").write_text("from pathlib import Path\nx = (Path(__file__).parent.parent.parent / 'd').read_text()\n")
+    assert _scan(project).status == "fail"
+
+
+def test_math_functions_are_not_tensor_methods(tmp_path):
+    source = "import math\nimport numpy as np\n\ndef pick(m, tuned):\n    a = math.log(m)\n" \
+             "    return min(tuned, key=lambda t: abs(math.exp(a) - t)) + np.sum([1])\n"
+    result = _scan(_project(tmp_path / "p", py=HONEST_PY + "\n" + source))
+    assert not any("pytorch_compute" in f.reason for f in result.findings), result.findings
+    tensor = _scan(_project(tmp_path / "q", py=HONEST_PY + "\ndef g(x):\n    return x.log()\n"))
+    assert any("pytorch_compute" in f.reason for f in tensor.findings)
