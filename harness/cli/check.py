@@ -5,6 +5,10 @@ level allows, run and speedup.
 Exit codes (DESIGN.md): 1 when a check within the level failed; 3 when a check hit
 an internal error; 0 otherwise, with every skip listed (`--strict`: any skip is 1);
 2 for usage errors (a missing project, `--level run` without a CUDA device, ...).
+
+A project with no CUDA kernel (Triton or other noarch Python, Metal-only, CPU-only) is not a
+failure: compile is skipped with one statement ("no CUDA kernel to compile: ..."), the
+checks after it say the same, and the exit code is 0 (1 with --strict, like any skip).
 """
 
 from __future__ import annotations
@@ -76,8 +80,9 @@ def check(
     """Check a kernel project: build.toml, compile for H100 (sm_90/sm_90a), SASS, and with a
     device, run against the reference and time it.
 
-    Exit codes: 0 every check within the level passed (skips are listed); 1 a check failed
-    (or, with --strict, was skipped); 2 usage error; 3 internal error.
+    Exit codes: 0 every check within the level passed (skips are listed; a project with no
+    CUDA kernel is 0, its compile skip said plainly); 1 a check failed (or, with --strict, was
+    skipped); 2 usage error; 3 internal error.
     """
     from harness.workflows.check_project import check_project, exit_code, junit_xml
 
