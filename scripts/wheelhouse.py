@@ -95,12 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     # setuptools builds kernelgrade's editable install on the node, offline.
     subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
                     "-d", str(args.dest), *target_args(args.python_version), "setuptools>=68", "wheel"], check=False)
-    # The pinned tvm-ffi headers (scripts/install_headers.py takes them from KG_WHEELHOUSE offline).
+    # Header-only wheels (tvm-ffi, CUDA's CUTLASS): scripts/install_headers.py takes them from KG_WHEELHOUSE.
     sys.path.insert(0, str(ROOT))
-    from harness.build.headers import TVM_FFI_WHEEL
+    from harness.build.headers import CUTLASS_WHEELS, TVM_FFI_WHEEL
 
+    header_wheels = ["==".join(TVM_FFI_WHEEL), *(f"nvidia-cutlass=={v}" for v in CUTLASS_WHEELS.values())]
     subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
-                    "-d", str(args.dest), *target_args("3.12"), "==".join(TVM_FFI_WHEEL)], check=False)
+                    "-d", str(args.dest), *target_args("3.12"), *header_wheels], check=False)
     size = sum(p.stat().st_size for p in args.dest.glob("*.whl"))
     print(f"{len(list(args.dest.glob('*.whl')))} wheels, {size / 2**20:.1f} MiB in {args.dest}", file=sys.stderr)
     return 0

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.build.headers import CUTLASS_WHEELS
 from harness.build.nvcc import (
     CXX_BASE,
     H100_ARCHES,
@@ -55,6 +56,8 @@ class Plan:
     """(key, reason): built, but not as kernel-builder would (e.g. outside [torch] minver/maxver)."""
     needs_torch: bool = False
     needs_tvm_ffi: bool = False
+    wanted_deps: list[str] = field(default_factory=list)
+    """`depends` entries that have a header supplier (harness.build.headers.CUTLASS_WHEELS)."""
     unsupplied: list[tuple[str, str]] = field(default_factory=list)
     """(key, reason): kernels left out because a dependency (CUTLASS, a newer torch, ...) is not available."""
 
@@ -74,11 +77,14 @@ class Includes:
     """The installed torch ("2.13.0+cpu"), for [torch] stable-abi and minver/maxver."""
     tvm_ffi: Path | None = None
     """The apache-tvm-ffi headers (tvm/ffi/*.h, dlpack/dlpack.h), for [tvm-ffi] projects."""
+    deps: dict[str, Path] = field(default_factory=dict)
+    """Header-only dependencies found for `depends` entries (cutlass_3_6 -> its include/); on every
+    unit's path, as kernel-builder's include_directories(${CUTLASS_INCLUDE_DIR}) puts them."""
 
     def external(self, *, host: bool) -> list[str]:
         dirs = [*self.torch, *([self.python] if self.python else []),
                 *([self.math_headers] if self.math_headers else []), *([self.tvm_ffi] if self.tvm_ffi else []),
-                *(self.cuda if host else [])]
+                *self.deps.values(), *(self.cuda if host else [])]
         return [f"-I{d}" for d in dirs]
 
 
@@ -200,10 +206,12 @@ def plan_cuda(project, *, ext_name: str, includes: Includes,
         targets = kernel_targets(kernel.cuda_capabilities, requested, f"{key}.cuda-capabilities", plan)
         if not targets:
             continue
-        if any(d.startswith("cutlass") or d == "sycl_tla" for d in kernel.depends):
+        third_party = [d for d in kernel.depends if d.startswith("cutlass") or d == "sycl_tla"]
+        plan.wanted_deps += [d for d in third_party if d in CUTLASS_WHEELS and d not in plan.wanted_deps]
+        if any(d not in includes.deps for d in third_party):
             # Not the project's fault: a skip that names the dependency (REFERENCE §3).
             plan.unsupplied.append((f"{key}.depends", "not compiled: needs a dependency this checker cannot "
-                                    "supply: " + ", ".join(d for d in kernel.depends if d != "torch")))
+                                    "supply: " + ", ".join(d for d in third_party if d not in includes.deps)))
             continue
         all_targets.update({t.arch: t for t in targets})
         incs = [f"-Isrc/{inc}" for inc in kernel.include]

@@ -7,6 +7,8 @@
   (a few MB) in the cache dir.
 - tvm-ffi (apache-tvm-ffi), for [tvm-ffi] projects: `tvm/ffi/*.h` and `dlpack/dlpack.h`
   from the wheel's `tvm_ffi/include/` (what `python -m tvm_ffi.config --includedir` names).
+- CUTLASS, for kernels that `depends` on cutlass_3_5 / 3_6 / 3_8: the include/ folder of the
+  nvidia-cutlass wheel at the release kernel-builder fetches from GitHub.
 
 Each folder is keyed by its pins (a pin change is a new folder), written atomically, and
 found again without the network: `scripts/install_headers.py` (run by setup.sh) fills the
@@ -178,6 +180,33 @@ def ensure_tvm_ffi_headers() -> Path:
     return find_tvm_ffi_headers() or install_tvm_ffi_headers()
 
 
-__all__ = ["HEADER_WHEELS", "TVM_FFI_WHEEL", "default_dir", "ensure_math_headers", "ensure_tvm_ffi_headers",
+# ---------------------------------------------------------------- CUTLASS
+
+#: kernel-builder's CUTLASS dependencies (kernel-builder/src/pyproject/deps.rs) that PyPI's
+#: nvidia-cutlass carries at the same release; the others (cutlass_2_10, 3_9, 4_x) stay unsupplied.
+CUTLASS_WHEELS: dict[str, str] = {"cutlass_3_5": "3.5.1.0", "cutlass_3_6": "3.6.0.0", "cutlass_3_8": "3.8.0.0"}
+CUTLASS_MARKERS = ("cutlass/cutlass.h", "cutlass/gemm/device/gemm.h", "cute/tensor.hpp")
+_CUTLASS_PREFIX = "cutlass_library/source/include/"
+
+
+def cutlass_dir(dep: str) -> Path:
+    """<cache>/cutlass-headers/<release>/include: CUTLASS_INCLUDE_DIR as CUTLASS's CMake sets it."""
+    return cache_dir() / "cutlass-headers" / CUTLASS_WHEELS[dep] / "include"
+
+
+def find_cutlass_headers(dep: str) -> Path | None:
+    folder = cutlass_dir(dep)
+    return folder if all((folder / m).is_file() for m in CUTLASS_MARKERS) else None
+
+
+def ensure_cutlass_headers(dep: str, *, timeout_s: float = 900.0) -> Path:
+    """The include/ folder of nvidia-cutlass at `dep`'s release (a pure-Python wheel, ~4.5 MB)."""
+    return find_cutlass_headers(dep) or _install_wheel_includes(
+        [f"nvidia-cutlass=={CUTLASS_WHEELS[dep]}"], _CUTLASS_PREFIX, CUTLASS_MARKERS, cutlass_dir(dep),
+        timeout_s=timeout_s)
+
+
+__all__ = ["CUTLASS_WHEELS", "HEADER_WHEELS", "TVM_FFI_WHEEL", "cutlass_dir", "ensure_cutlass_headers",
+           "find_cutlass_headers", "default_dir", "ensure_math_headers", "ensure_tvm_ffi_headers",
            "find_math_headers", "find_tvm_ffi_headers", "install_headers", "install_tvm_ffi_headers", "tvm_ffi_dir",
            "tvm_ffi_version"]

@@ -33,7 +33,14 @@ def _build_env(ctx: CheckContext, plan):
     ((BuildEnv, Includes, nvcc Tool), "") or (None, the reason nothing can be compiled)."""
     from harness.build import toolchain
     from harness.build.cuda_plan import Includes
-    from harness.build.headers import HEADER_WHEELS, TVM_FFI_WHEEL, ensure_math_headers, ensure_tvm_ffi_headers
+    from harness.build.headers import (
+        CUTLASS_WHEELS,
+        HEADER_WHEELS,
+        TVM_FFI_WHEEL,
+        ensure_cutlass_headers,
+        ensure_math_headers,
+        ensure_tvm_ffi_headers,
+    )
     from harness.build.nvcc import BuildEnv
 
     nvcc = toolchain.find_nvcc()
@@ -68,10 +75,18 @@ def _build_env(ctx: CheckContext, plan):
                           "run scripts/install_headers.py")
         versions["tvm-ffi"] = "==".join(TVM_FFI_WHEEL)
         aliases[str(includes.tvm_ffi)] = "<tvm-ffi>"
+    for dep in plan.wanted_deps:  # a dependency that cannot be had stays unsupplied: the plan says so
+        try:
+            includes.deps[dep] = ensure_cutlass_headers(dep)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as err:
+            log.warning("%s headers not installed: %s", dep, err)
+            continue
+        versions[dep] = f"nvidia-cutlass=={CUTLASS_WHEELS[dep]}"
+        aliases[str(includes.deps[dep])] = f"<{dep}>"
     for d in includes.cuda:
         aliases[str(d)] = "<cuda>"
-    ro = tuple(p for p in (*includes.torch, includes.python, includes.math_headers, includes.tvm_ffi, *includes.cuda)
-               if p)
+    ro = tuple(p for p in (*includes.torch, includes.python, includes.math_headers, includes.tvm_ffi,
+                           *includes.deps.values(), *includes.cuda) if p)
     env = BuildEnv(nvcc=nvcc.path, cxx=cxx.path if cxx else None, versions=versions, ro_paths=ro,
                    sandbox=ctx.options.sandbox, timeout_s=ctx.options.compile_timeout_s, aliases=aliases)
     return (env, includes, nvcc), ""
@@ -126,6 +141,9 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
         metrics["torch"] = env.versions["torch"]
     if "tvm-ffi" in env.versions:
         metrics["tvm_ffi"] = env.versions["tvm-ffi"]
+    for dep in includes.deps:
+        findings.append(Finding(severity="note", key=f"depends.{dep}", reason=f"headers of {env.versions[dep]} "
+                                "(CUTLASS's include/ at the release kernel-builder fetches)"))
     if project.framework == "torch" and project.stable_abi_for("cuda"):
         metrics["stable_abi"] = project.stable_abi_for("cuda")
     if not plan.units:

@@ -131,6 +131,20 @@ def test_every_cuda_kernel_needing_an_unsupplied_dependency_builds_nothing(tmp_p
                                                          "supply: cutlass_3_6")]
 
 
+def test_a_cutlass_release_on_pypi_is_supplied_and_others_stay_unsupplied(tmp_path):
+    text = (COMPAT / "ptx_legacy" / "build.toml").read_text()
+    project = _toml(tmp_path, text.replace('depends = ["torch"]', 'depends = ["torch", "cutlass_3_6"]'))
+    probe = cuda_plan.plan_cuda(project, ext_name="_x", includes=INCLUDES)
+    assert probe.wanted_deps == ["cutlass_3_6"] and not probe.units  # the compile check installs, then plans again
+    supplied = cuda_plan.Includes(**{**INCLUDES.__dict__, "deps": {"cutlass_3_6": Path("/cutlass/include")}})
+    plan = cuda_plan.plan_cuda(project, ext_name="_x", includes=supplied)
+    assert not plan.unsupplied and len(plan.units) == 2
+    assert all("-I/cutlass/include" in u.flags for u in plan.units)  # include_directories(): every unit
+    newer = _toml(tmp_path, text.replace('depends = ["torch"]', 'depends = ["torch", "cutlass_4_0"]'))
+    later = cuda_plan.plan_cuda(newer, ext_name="_x", includes=supplied)
+    assert later.wanted_deps == [] and later.unsupplied and "cutlass_4_0" in later.unsupplied[0][1]
+
+
 @pytest.mark.parametrize("where, flag", [
     ("kernel-cxx", "-B/tmp/evil"), ("kernel-cxx", "-fplugin=/tmp/x.so"), ("binding", "-wrapper"),
     ("binding", "@/tmp/options"), ("kernel-cuda", "-Xcompiler=-B/tmp/evil"), ("kernel-cuda", "--specs=/tmp/s"),

@@ -325,7 +325,7 @@ def test_uncached_failure_keeps_its_log_and_no_temp_folder(tmp_path):
 
 def test_unsupplied_dependency_is_a_skip_that_names_it(tmp_path):
     project = kernel_project(tmp_path / "p", ["add.cu"], caps=["9.0"])
-    toml = (project / "build.toml").read_text().replace("depends = []", 'depends = ["torch", "cutlass_3_6"]')
+    toml = (project / "build.toml").read_text().replace("depends = []", 'depends = ["torch", "cutlass_4_0"]')
     (project / "build.toml").write_text(toml)
     result = check_compile(context(project, tmp_path / "a"))
-    assert result.status == "skip" and "cutlass_3_6" in result.reason
+    assert result.status == "skip" and "cutlass_4_0" in result.reason
