@@ -15,6 +15,13 @@ class ChatRequest(BaseModel):
     max_tokens: int = 4096
     temperature: float | None = 1.0
     """None leaves the provider's default (recorded as such)."""
+    prompt_cache: bool = True
+    """Ask for the provider's prompt cache (--no-prompt-cache turns it off). It changes how
+    the request is marked, never its text."""
+    cache_prefix: int = 0
+    """How many leading characters of `user` every call of the arm shares (the skill block);
+    with the system prompt before them they are the prefix a prompt cache can reuse.
+    0: only the system prompt is shared."""
 
 
 class Completion(BaseModel):
@@ -25,8 +32,13 @@ class Completion(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
-    """Input tokens served from the provider's prompt cache (counted within input_tokens
+    """Input tokens read from the provider's prompt cache (counted within input_tokens
     for OpenAI; reported separately by Anthropic, where we add them to input_tokens too)."""
+    cache_write_tokens: int = 0
+    """Input tokens written to the prompt cache, within input_tokens (Anthropic's
+    cache_creation_input_tokens, billed at the cache-write price; OpenAI reports none)."""
+    batch: bool = False
+    """Answered through the provider's batch API (billed at batch prices)."""
     latency_s: float = 0.0
     stop_reason: str | None = None
     attempts: int = 1

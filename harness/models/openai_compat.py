@@ -1,12 +1,54 @@
-"""OpenAI and any OpenAI-compatible server (llama.cpp, vLLM, ...) through the `openai` SDK."""
+"""OpenAI and any OpenAI-compatible server (llama.cpp, vLLM, ...) through the `openai` SDK.
+
+Prompt caching is automatic at OpenAI for a prefix of at least 1,024 tokens: the request
+keeps the shared prefix first (system prompt, then the skill block at the head of the user
+message) and, for OpenAI itself, names it with `prompt_cache_key` so calls sharing it are
+routed to the same cache. Other servers get the same prefix ordering and no extra field.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import openai
 
 from harness.models.base import ChatRequest, Completion, ModelCallError, translate_sdk_error
+
+
+def prompt_cache_key(request: ChatRequest) -> str:
+    """A name for the request's shared prefix: the same for every call of an arm."""
+    prefix = f"{request.system}\0{request.user[:request.cache_prefix]}"
+    return "kg-" + hashlib.sha256(prefix.encode()).hexdigest()[:32]
+
+
+def chat_params(model: str, request: ChatRequest, *, provider: str) -> dict:
+    """chat.completions.create's arguments for one request; a Batch API line sends the same."""
+    params: dict = {"model": model, "max_tokens": request.max_tokens,
+                    "messages": [{"role": "system", "content": request.system},
+                                 {"role": "user", "content": request.user}]}
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    if request.prompt_cache and provider == "openai":
+        params["prompt_cache_key"] = prompt_cache_key(request)
+    return params
+
+
+def completion_from_chat(resp, *, model: str, provider: str, latency_s: float = 0.0,
+                         batch: bool = False) -> Completion:
+    """A Completion from a ChatCompletion (a direct answer, or one line of a batch's output)."""
+    if not resp.choices:
+        raise ModelCallError("server", "response had no choices")
+    choice = resp.choices[0]
+    usage = resp.usage
+    cached = 0
+    if usage is not None and getattr(usage, "prompt_tokens_details", None) is not None:
+        cached = usage.prompt_tokens_details.cached_tokens or 0
+    return Completion(
+        text=choice.message.content or "", model=resp.model or model, provider=provider,
+        input_tokens=usage.prompt_tokens if usage else 0,
+        output_tokens=usage.completion_tokens if usage else 0,
+        cached_tokens=cached, latency_s=latency_s, stop_reason=choice.finish_reason, batch=batch)
 
 
 class OpenAICompatClient:
@@ -19,27 +61,10 @@ class OpenAICompatClient:
                                      timeout=timeout_s, max_retries=0)
 
     def complete(self, request: ChatRequest) -> Completion:
-        kwargs: dict = {}
-        if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
         start = time.monotonic()
         try:
-            resp = self._client.chat.completions.create(
-                model=self.model, max_tokens=request.max_tokens,
-                messages=[{"role": "system", "content": request.system},
-                          {"role": "user", "content": request.user}], **kwargs)
+            resp = self._client.chat.completions.create(**chat_params(self.model, request, provider=self.provider))
         except openai.OpenAIError as err:
             raise translate_sdk_error(err, openai) from err
-        latency = time.monotonic() - start
-        if not resp.choices:
-            raise ModelCallError("server", "response had no choices")
-        choice = resp.choices[0]
-        usage = resp.usage
-        cached = 0
-        if usage is not None and getattr(usage, "prompt_tokens_details", None) is not None:
-            cached = usage.prompt_tokens_details.cached_tokens or 0
-        return Completion(
-            text=choice.message.content or "", model=resp.model or self.model, provider=self.provider,
-            input_tokens=usage.prompt_tokens if usage else 0,
-            output_tokens=usage.completion_tokens if usage else 0,
-            cached_tokens=cached, latency_s=latency, stop_reason=choice.finish_reason)
+        return completion_from_chat(resp, model=self.model, provider=self.provider,
+                                    latency_s=time.monotonic() - start)
