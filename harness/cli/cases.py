@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from harness.cli.options import DeviceChoice
+
 cases_app = typer.Typer(help="Make kernel cases from other benchmarks (KernelBench).", no_args_is_help=True)
 
 
@@ -72,7 +74,8 @@ def adapt_kernelbench_cmd(
                                                                "ModelNew, or a model's reply holding one."),
     reference: Path = typer.Option(..., "--reference", help="The imported problem's reference.py."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the kernel-builder project (replaced)."),
-    device: str = typer.Option("cpu", "--device", help="cpu (the reference's TEST_SHAPES) or cuda (its SHAPES)."),
+    device: DeviceChoice = typer.Option("cpu", "--device", help="cpu (the reference's TEST_SHAPES) or cuda (its "
+                                        "SHAPES)."),
 ) -> None:
     """Turn a KernelBench-format answer (ModelNew with load_inline) into a kernel-builder project
     that `kernelgrade check PROJECT --reference REF [--device cpu]` grades with kernelgrade's

@@ -1,13 +1,21 @@
-"""`kernelgrade eval`: upskill's eval, baseline vs with-skill, graded by running the answers."""
+"""`kernelgrade eval`: upskill's eval, baseline vs with-skill, graded by running the answers.
+
+upskill's spellings work as aliases (-t/--tests, -m/--model, --no-baseline, -v); where the meaning
+differs from upskill's, the option's help says how.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import typer
 
+from harness.cli.options import (
+    CSV_HELP, DEVICE_HELP, JSON_HELP, LEVEL_HELP, SANDBOX_HELP, AnswerFormatChoice, DeviceChoice, LevelChoice,
+    SandboxChoice,
+)
 from harness.common.errors import UserError
+from harness.prompts.agent import SkillDelivery
 
 #: The embedded model has an 8192-token context; the shipped skill block is ~7,400 tokens.
 LOCAL_MAX_TOKENS = 768
@@ -17,14 +25,36 @@ def register(app: typer.Typer) -> None:
     app.command("eval")(eval_cmd)
 
 
+def eval_options(skill_dir: Path, *, cases: Path | None, models: list[str], runs: int, **settings):
+    """EvalOptions from what was typed: the default cases (skill_meta.json's tests, as upskill reads
+    them, ...) and the output limit follow the model. The CLI calls this; tests compare spellings with it."""
+    from harness.inputs.skill_meta import default_cases_path
+    from harness.models.registry import default_model
+    from harness.workflows.evaluate import EvalOptions
+
+    if not (skill_dir / "SKILL.md").is_file():
+        raise UserError(f"{skill_dir}: no SKILL.md (not an Agent Skills folder)")
+    if cases is None:
+        cases, _why = default_cases_path(skill_dir)
+    models = models or [default_model()]
+    if settings.get("max_tokens") is None:
+        settings["max_tokens"] = LOCAL_MAX_TOKENS if "local" in models else 4096
+    return EvalOptions(skill_dir=skill_dir, cases_path=cases, models=models, runs=runs, **settings)
+
+
 def eval_cmd(
     skill_dir: Path = typer.Argument(None, help="Agent Skills folder (with SKILL.md). Not needed with --resume."),
-    cases: Path = typer.Option(None, "--cases", "-c", help="Case file (upskill JSON, plus kernel blocks). "
-                               "Default: SKILL_DIR/cases.json, else cases/<skill name>.json."),
-    model: list[str] = typer.Option(None, "--model", "-m", help="Model alias, provider:id, or an id served at "
-                                    "--base-url; repeat for several. Default: local (the embedded model) unless "
-                                    "ANTHROPIC_API_KEY or OPENAI_API_KEY is set."),
-    runs: int = typer.Option(1, "--runs", "-n", help="Independent model calls per case and arm."),
+    cases: Path = typer.Option(None, "--cases", "-c", "--tests", "-t", help="Case file (upskill JSON, plus "
+                               "kernel blocks; -t/--tests is upskill's spelling). Default: SKILL_DIR/skill_meta.json's "
+                               "tests (as upskill), else SKILL_DIR/cases.json, else cases/<skill name>.json."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Model alias, provider:id, upskill's provider.id "
+                                    "(anthropic.claude-..., openai.gpt-..., generic.NAME with GENERIC_BASE_URL), or an "
+                                    "id served at --base-url; repeat for several. Default: local (the embedded "
+                                    "model) unless ANTHROPIC_API_KEY or OPENAI_API_KEY is set."),
+    runs: int = typer.Option(1, "--runs", "-n", help="Independent model calls per case and arm. Unlike upskill, "
+                             "several models or runs keep the baseline (upskill's benchmark mode drops it)."),
+    no_baseline: bool = typer.Option(False, "--no-baseline", help="With-skill arm only (upskill's flag): no "
+                                     "baseline trials, so no lift."),
     base_url: str = typer.Option(None, "--base-url", help="Any OpenAI-compatible server, e.g. http://localhost:8080/v1"),
     api_key_env: str = typer.Option(None, "--api-key-env", help="Environment variable holding the key for --base-url "
                                     "(none needed for local servers)."),
@@ -32,39 +62,55 @@ def eval_cmd(
     max_tokens: int = typer.Option(None, "--max-tokens", help="Output token limit per answer. Default 4096; "
                                    "768 with the embedded model, whose 8192-token context must also hold the skill."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (stored with the run)."),
-    level: str = typer.Option("auto", "--level", help="auto | text | compile | run. auto: run with a GPU (or "
-                              "--device cpu), compile where nvcc is found, else text."),
-    device: str = typer.Option("cuda", "--device", help="cuda | cpu: where run checks execute. CPU figures are "
-                               "labelled CPU and never pooled with GPU ones."),
-    sandbox: str = typer.Option("auto", "--sandbox", help="auto | local | bwrap | container, for model-written code."),
+    level: LevelChoice = typer.Option("auto", "--level", help=LEVEL_HELP),
+    device: DeviceChoice = typer.Option("cuda", "--device", help=DEVICE_HELP),
+    sandbox: SandboxChoice = typer.Option("auto", "--sandbox", help=SANDBOX_HELP),
+    answer_format: AnswerFormatChoice = typer.Option(
+        "kernel-builder", "--answer-format", help="How kernel answers are written: a kernel-builder project, "
+        "or (imported KernelBench cases, one-shot) KernelBench's ModelNew with load_inline, adapted to a "
+        "project and graded by the same checks. See docs/kernelbench.md."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds per model call."),
-    max_cost: float = typer.Option(None, "--max-cost", help="Stop (resumable) when the estimated cost in USD is reached."),
+    max_cost: float = typer.Option(None, "--max-cost", help="Stop (resumable, exit 5) when the estimated cost "
+                                   "in USD is reached."),
     agent: bool = typer.Option(False, "--agent", help="Agent mode: the student works over several turns through "
                                "tools (read_file, write_file, list_files, run_checks, submit) in a workspace; "
                                "one-shot (one message, no tools) is the default. See docs/agent.md."),
+    no_prompt_cache: bool = typer.Option(False, "--no-prompt-cache", help="Do not ask for the providers' prompt "
+                                         "caches (on by default: the shared prefix is marked for caching; no "
+                                         "prompt text changes)."),
     max_turns: int = typer.Option(12, "--max-turns", help="Agent mode: model calls per trial (a case's max_turns "
                                   "wins). A trial that reaches it is graded as it stands, counted as ran out."),
     max_trial_tokens: int = typer.Option(None, "--max-trial-tokens", help="Agent mode: input plus output tokens "
                                          "per trial over all its calls (default: no budget)."),
-    skill_delivery: Literal["inline", "on-demand"] = typer.Option(
+    skill_delivery: SkillDelivery = typer.Option(
         None, "--skill-delivery", help="Agent mode: on-demand (default: the skill's name and description in the "
         "system prompt, its files under skill/) or inline (the whole skill in the first message)."),
     resume: str = typer.Option(None, "--resume", help="Finish an interrupted run without re-calling answered trials "
                                "(agent mode: continues each trajectory from its last stored step)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also one row per case (upskill's -v), with "
+                                 "passed/completed trials per model and arm."),
+    as_json: str = typer.Option(None, "--json", help=JSON_HELP),
+    as_csv: str = typer.Option(None, "--csv", help=CSV_HELP),
     junit: Path = typer.Option(None, "--junit", help="Write JUnit XML here."),
     html: Path = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
-    fail_under: float = typer.Option(None, "--fail-under", help="Exit 1 if any with-skill pass rate is below this (0-1)."),
+    fail_under: float = typer.Option(None, "--fail-under", help="Exit 1 if any with-skill pass rate is below this "
+                                     "(0-1). Pass rate is per trial (case x run), not upskill's per run."),
     min_lift: float = typer.Option(None, "--min-lift", help="Exit 1 if any model's lift is below this (0-1)."),
 ) -> None:
-    """Evaluate a skill: every case, for every model, with and without the skill, --runs times.
+    """Evaluate a skill: every case and model, with and without the skill, --runs times.
 
     Every prompt and answer is stored (SQLite) before grading; Ctrl-C or a crash leaves a run that
     `--resume ID` finishes. Failed API calls are errors, counted apart from failed answers.
+
+    Pass rate is per trial: passed / (passed + failed) over every case and run, with a Wilson
+    interval. upskill's benchmark "pass rate" is per run (a run passes when every case passed);
+    `kernelgrade runs import` of upskill logs keeps that per-run figure, labelled as upskill's.
+
+    Exit codes: 0 done; 1 a gate failed; 2 bad input; 3 internal error; 4 no trial could be
+    graded (all errored); 5 stopped by --max-cost (resume it).
     """
     from harness.cli.render import err_console, progress_bar, report_and_gate
-    from harness.workflows.evaluate import EvalOptions, execute, start_eval
-    from harness.models.registry import default_model
+    from harness.workflows.evaluate import execute, start_eval
     from harness.store.db import Store
 
     store = Store()
@@ -73,30 +119,33 @@ def eval_cmd(
     else:
         if skill_dir is None:
             raise UserError("give a SKILL_DIR (or --resume RUN_ID)")
-        if not (skill_dir / "SKILL.md").is_file():
-            raise UserError(f"{skill_dir}: no SKILL.md (not an Agent Skills folder)")
+        opts = eval_options(skill_dir, cases=cases, models=list(model or []), runs=runs, no_baseline=no_baseline,
+                            base_url=base_url, api_key_env=api_key_env, concurrency=concurrency,
+                            max_tokens=max_tokens, temperature=temperature, level=level, device=device,
+                            sandbox=sandbox, timeout_s=timeout, max_cost=max_cost, agent=agent,
+                            max_turns=max_turns, max_trial_tokens=max_trial_tokens, skill_delivery=skill_delivery,
+                            prompt_cache=not no_prompt_cache,
+                            answer_format=answer_format)
         if cases is None:
-            candidates = [skill_dir / "cases.json", Path("cases") / f"{skill_dir.resolve().name}.json"]
-            cases = next((c for c in candidates if c.is_file()), None)
-            if cases is None:
-                raise UserError(f"no --cases given and none of {', '.join(map(str, candidates))} exists")
-        models = model or [default_model()]
-        if max_tokens is None:
-            max_tokens = LOCAL_MAX_TOKENS if "local" in models else 4096
-        opts = EvalOptions(skill_dir=skill_dir, cases_path=cases, models=models, runs=runs,
-                           base_url=base_url, api_key_env=api_key_env, concurrency=concurrency,
-                           max_tokens=max_tokens, temperature=temperature, level=level, device=device,
-                           sandbox=sandbox, timeout_s=timeout, max_cost=max_cost, agent=agent,
-                           max_turns=max_turns, max_trial_tokens=max_trial_tokens, skill_delivery=skill_delivery)
+            err_console.print(f"cases: {opts.cases_path}", highlight=False)
         run_id = start_eval(opts, store)
+        meta = (store.get_run(run_id).skill or {}).get("meta")
+        if meta:
+            from harness.inputs.skill_meta import read_skill_meta
+
+            info = read_skill_meta(skill_dir)
+            if info is not None:
+                err_console.print(info.summary(), highlight=False)
     err_console.print(f"run [bold]{run_id}[/bold]  (resume with: kernelgrade eval --resume {run_id})")
+    quiet = "-" in (as_json, as_csv)
+    stops: list[str] = []
     try:
-        with progress_bar("trials", quiet=as_json) as progress:
+        with progress_bar("trials", quiet=quiet, stops=stops) as progress:
             status = execute(run_id, store, progress)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: answers so far are stored; resume with: kernelgrade eval --resume {run_id}")
         raise
-    if status != "finished":
+    if status != "finished" and not stops:
         err_console.print(f"run {run_id} stopped early ({status}); resume with: kernelgrade eval --resume {run_id}")
-    report_and_gate(store, run_id, as_json=as_json, junit=junit, html=html,
-                    fail_under=fail_under, min_lift=min_lift)
+    report_and_gate(store, run_id, as_json=as_json, csv=as_csv, junit=junit, html=html, fail_under=fail_under,
+                    min_lift=min_lift, per_case=verbose, stopped=stops[0] if stops else None, outcome=True)

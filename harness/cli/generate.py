@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
-
 import typer
 
+from harness.cli.options import DEVICE_HELP, LEVEL_HELP, SANDBOX_HELP, DeviceChoice, LevelChoice, SandboxChoice
 from harness.common.errors import UserError
+from harness.prompts.agent import SkillDelivery
 
 
 def register(app: typer.Typer) -> None:
@@ -18,10 +18,13 @@ def register(app: typer.Typer) -> None:
 
 def generate_cmd(
     task: str = typer.Argument(None, help="What the skill should teach, e.g. \"build H100 kernels with kernel-builder\"."),
-    teacher: str = typer.Option(None, "--teacher", "--model", help="The model that writes the skill and the cases."),
+    teacher: str = typer.Option(None, "--teacher", "--model", "-m", help="The model that writes the skill and the "
+                                "cases (-m/--model: upskill's spelling)."),
     student: list[str] = typer.Option(None, "--student", help="Model evaluated without and with the skill; repeat for several."),
-    eval_model: list[str] = typer.Option(None, "--eval-model", help="upskill's spelling of --student."),
-    from_path: Path = typer.Option(None, "--from", help="An existing skill folder to improve, or a trace: Markdown "
+    eval_model: list[str] = typer.Option(None, "--eval-model", help="Same as --student. Differs from upskill, "
+                                         "where --eval-model adds one extra eval pass after generation: here it is "
+                                         "a student measured on train and held-out cases like any other."),
+    from_path: Path = typer.Option(None, "--from", "-f", help="An existing skill folder to improve, or a trace: Markdown "
                                    "(.md) or a Claude Code / agent session export (.jsonl)."),
     tool: list[Path] = typer.Option(None, "--tool", help="MCP tool schema JSON the skill should teach; repeatable."),
     cases: Path = typer.Option(None, "--cases", "-c", help="Case file; without it the teacher writes the cases."),
@@ -41,22 +44,25 @@ def generate_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the train / held-out split."),
     holdout_fraction: float = typer.Option(0.4, "--holdout-fraction", help="Share of cases held out (0-1)."),
     out_skills: Path = typer.Option(Path("skills"), "--out-skills", help="Where skills/NAME/ is written."),
+    output: Path = typer.Option(None, "--output", "-o", help="The skill folder itself (upskill's -o): its parent "
+                                "is --out-skills, its name --name."),
     out_cases: Path = typer.Option(Path("cases"), "--out-cases", help="Where cases/NAME.json is written."),
     max_tokens: int = typer.Option(4096, "--max-tokens", help="Output limit per student answer."),
-    level: str = typer.Option("auto", "--level", help="auto | text | compile | run (as for eval)."),
-    device: str = typer.Option("cuda", "--device", help="cuda | cpu (as for eval)."),
-    sandbox: str = typer.Option("auto", "--sandbox", help="auto | local | bwrap | container."),
+    level: LevelChoice = typer.Option("auto", "--level", help=LEVEL_HELP),
+    device: DeviceChoice = typer.Option("cuda", "--device", help=DEVICE_HELP),
+    sandbox: SandboxChoice = typer.Option("auto", "--sandbox", help=SANDBOX_HELP),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds per model call."),
     agent: bool = typer.Option(False, "--agent", help="Student phases in agent mode (tools, several turns; "
                                "as for eval, see docs/agent.md)."),
     max_turns: int = typer.Option(12, "--max-turns", help="Agent mode: model calls per student trial."),
     max_trial_tokens: int = typer.Option(None, "--max-trial-tokens", help="Agent mode: tokens per student trial."),
-    skill_delivery: Literal["inline", "on-demand"] = typer.Option(
+    skill_delivery: SkillDelivery = typer.Option(
         None, "--skill-delivery", help="Agent mode: on-demand (default) or inline, as for eval."),
     resume: str = typer.Option(None, "--resume", help="Finish an interrupted generate run."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    as_json: str = typer.Option(None, "--json", help="The result as JSON on stdout; --json FILE.json writes it "
+                                "and still prints the report."),
 ) -> None:
-    """Generate a skill with a teacher model, refine it on train cases, and test it on held-out cases.
+    """A teacher writes a skill, refines it on train cases; held-out cases test it.
 
     The final verdict uses held-out cases only (paired McNemar test, bootstrap interval); when the skill
     does not help a student, the report says so and that it should not be used with that student.
@@ -74,6 +80,8 @@ def generate_cmd(
         if task is None or not task.strip():
             raise UserError("TASK: empty (say what the skill should teach, e.g. \"build H100 kernels with kernel-builder\")")
         students = list(student or []) + list(eval_model or [])
+        if output is not None:
+            out_skills, name = output.parent, name or output.name
         opts = GenerateOptions(
             task=task, teacher=teacher or default_model(), students=students or [default_model()],
             from_path=from_path, tool_files=tool or [], cases_path=cases, n_cases=num_cases, iterations=iterations,
@@ -87,10 +95,10 @@ def generate_cmd(
 
     @contextmanager
     def bar(label: str):
-        with progress_bar(label, quiet=as_json) as progress:
+        with progress_bar(label, quiet=as_json == "-") as progress:
             yield progress
 
-    hooks = GenerateHooks(on_phase=lambda label: None if as_json else err_console.print(f"[dim]{label}[/dim]"),
+    hooks = GenerateHooks(on_phase=lambda label: None if as_json == "-" else err_console.print(f"[dim]{label}[/dim]"),
                           eval_progress=bar)
     try:
         result = run_generate(run_id, store, hooks)
@@ -101,9 +109,10 @@ def generate_cmd(
         err_console.print(f"run {run_id} stopped; what was done is stored; resume with: "
                           f"kernelgrade generate --resume {run_id}")
         raise
-    if as_json:
-        print(json.dumps(result.model_dump(mode="json"), indent=2))
-    else:
+    from harness.cli.render import emit
+
+    emit(json.dumps(result.model_dump(mode="json"), indent=2), as_json, what="JSON")
+    if as_json != "-":
         _render(result, console)
 
 

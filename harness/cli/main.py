@@ -33,13 +33,20 @@ COMMAND_MODULES = [
     "harness.cli.generate",
     "harness.cli.plot",
     "harness.cli.cases",
+    "harness.cli.list_skills",
 ]
 
 # soft_wrap: an error stays one line even when stderr is a pipe.
 err_console = Console(stderr=True, soft_wrap=True)
 
 
+_registered: list[str] = []
+
+
 def _register_all() -> None:
+    if _registered:
+        return  # main() may run many times in one process (tests)
+    _registered.append("done")
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -48,6 +55,18 @@ def _register_all() -> None:
                 continue  # that command has not been written yet
             raise
         module.register(app)
+
+
+def build_command():
+    """The click command tree of every command, with --help polished (harness/cli/options.py)."""
+    import typer.main
+
+    from harness.cli.options import polish_help
+
+    _register_all()
+    command = typer.main.get_command(app)
+    polish_help(command)
+    return command
 
 
 def _click_classes() -> tuple[tuple[type, ...], tuple[type, ...]]:
@@ -70,10 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     from harness.common.config import load_dotenv_files
 
     load_dotenv_files()
-    _register_all()
+    from harness.cli.options import optional_values
+
+    command = build_command()
+    args = optional_values(command, list(sys.argv[1:] if argv is None else argv))
     try:
         # standalone_mode=False: click returns typer.Exit's code instead of raising it
-        rc = app(args=argv, standalone_mode=False)
+        rc = command(args=args, standalone_mode=False, prog_name="kernelgrade")
         if isinstance(rc, int):
             return rc
     except (KernelgradeError, SandboxUnavailable) as err:

@@ -13,8 +13,10 @@ def register(app: typer.Typer) -> None:
 
 def plot_cmd(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
              out: Path = typer.Option(Path("."), "--out", "-o", help="Folder for the PNG files.")) -> None:
-    """Pass rate baseline vs with-skill per model (with 95% intervals) and the speedup
-    distribution (CPU and GPU apart), as PNG files."""
+    """PNG charts of a run: pass rates and speedups.
+
+    Pass rate baseline vs with-skill per model (with 95% intervals) and the speedup
+    distribution (CPU and GPU apart)."""
     from harness.report.plots import write_plots
     from harness.report.from_store import report_run
     from harness.store.db import Store

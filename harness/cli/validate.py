@@ -18,8 +18,10 @@ def validate(
     skill_dir: str = typer.Argument(..., metavar="SKILL_DIR", help="The skill folder (holding SKILL.md)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
-    """Check a skill against the Agent Skills spec: frontmatter keys, name and folder,
-    description and compatibility lengths, metadata, body size, referenced files.
+    """Check a skill against the Agent Skills spec.
+
+    Frontmatter keys, name and folder, description and compatibility lengths, metadata, body
+    size, referenced files.
 
     Prints each finding with its severity, key and reason. Exit codes: 0 no errors
     (warnings allowed), 1 the skill has errors, 2 SKILL_DIR is missing or unreadable.

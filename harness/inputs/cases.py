@@ -86,6 +86,15 @@ class KernelSpec(BaseModel):
         return self.api.split("(", 1)[0].strip()
 
 
+class CaseContext(BaseModel):
+    """upskill's `context`: files the task refers to, shown after the input (as upskill shows them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: dict[str, str] | None = None
+    """File name -> content; each is appended to the prompt as a fenced block named by the file."""
+
+
 class Case(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -94,6 +103,8 @@ class Case(BaseModel):
     input: str
     expected: Expected = Field(default_factory=Expected)
     kernel: KernelSpec | None = None
+    context: CaseContext | None = None
+    """upskill's context: its files are part of the task text, in both arms."""
     output_file: str | None = None
     """upskill's field: a workspace file graded instead of the final message. Agent mode only
     (a one-shot answer has no workspace); a one-shot eval refuses a case that sets it."""
@@ -112,6 +123,16 @@ class Case(BaseModel):
         if not self.id:
             self.id = hashlib.sha256(self.input.encode()).hexdigest()[:12]
         return self
+
+    @property
+    def task_input(self) -> str:
+        """The input with context.files appended exactly as upskill appends them
+        (upskill/evaluate.py: "\\n\\n```NAME\\nCONTENT\\n```" per file, in the file's order)."""
+        text = self.input
+        if self.context is not None and self.context.files:
+            for name, content in self.context.files.items():
+                text += f"\n\n```{name}\n{content}\n```"
+        return text
 
     @property
     def required_checks(self) -> list[str]:
@@ -155,7 +176,7 @@ def parse_cases(data: Any, *, source: str = "<cases>") -> list[Case]:
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise UserError(f"{source}: case {index}: expected an object, got {type(item).__name__}")
-        if "validator" in item or "validator_config" in item:
+        if item.get("validator") is not None or item.get("validator_config") is not None:
             # upskill runs a named validator on the answer; kernelgrade has none of them, and
             # grading without it would measure something other than upskill does.
             name = item.get("validator") or "(validator_config only)"
@@ -173,7 +194,17 @@ def parse_cases(data: Any, *, source: str = "<cases>") -> list[Case]:
 
 
 def load_cases(path: str | Path) -> list[Case]:
+    """A case file (upskill's {"cases": [...]}, a bare list, or kernelgrade's with kernel blocks),
+    or a skill folder's skill_meta.json (its tests, with the ids kernelgrade kept beside them)."""
     path = Path(path)
+    if path.name == "skill_meta.json" and path.is_file():
+        from harness.inputs.skill_meta import read_skill_meta
+
+        meta = read_skill_meta(path.parent)
+        assert meta is not None
+        if not meta.tests:
+            raise UserError(f"{path}: no tests")
+        return parse_cases(meta.tests, source=str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -35,11 +35,40 @@ def default_model() -> str:
     return "local"
 
 
+#: upskill's (fast-agent's) model spelling `provider.model-id`: its providers, as kernelgrade's.
+UPSKILL_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "generic": "openai-compat"}
+#: fast-agent's default for `generic.NAME` when GENERIC_BASE_URL is not set (Ollama's port).
+GENERIC_DEFAULT_URL = "http://localhost:11434/v1"
+#: Reasoning-effort suffixes fast-agent accepts on OpenAI ids (`openai.o3-mini.low`).
+EFFORTS = ("minimal", "low", "medium", "high")
+
+
+def _upskill_spelling(name: str, base_url: str | None, api_key_env: str | None) -> ModelSpec | None:
+    """`anthropic.claude-...`, `openai.gpt-...`, `generic.NAME` (GENERIC_BASE_URL, GENERIC_API_KEY), as
+    upskill takes them; None for anything else."""
+    head, dot, rest = name.partition(".")
+    if not dot or head not in UPSKILL_PROVIDERS or not rest or ":" in head:
+        return None
+    provider = UPSKILL_PROVIDERS[head]
+    if head == "openai" and rest.rpartition(".")[2] in EFFORTS:
+        raise UserError(f"--model {name}: a reasoning-effort suffix ({rest.rpartition('.')[2]}) is not supported; "
+                        f"use openai.{rest.rpartition('.')[0]}")
+    if head == "generic":
+        url = base_url or os.environ.get("GENERIC_BASE_URL") or GENERIC_DEFAULT_URL
+        key_env = api_key_env or ("GENERIC_API_KEY" if os.environ.get("GENERIC_API_KEY") else None)
+        return ModelSpec(name=name, provider=provider, model_id=rest, base_url=url, key_env=key_env)
+    return ModelSpec(name=name, provider=provider, model_id=rest, base_url=base_url,
+                     key_env=api_key_env or KEY_ENV.get(provider))
+
+
 def resolve(name: str, config: Config, *, base_url: str | None = None,
             api_key_env: str | None = None) -> ModelSpec:
-    """`local`, an alias from config, `provider:id`, or any id with --base-url."""
+    """`local`, an alias from config, `provider:id`, upskill's `provider.id`, or any id with --base-url."""
     if name == "local" and base_url is None:
         return ModelSpec(name=name, provider="local", model_id="local")
+    upskill = _upskill_spelling(name, base_url, api_key_env) if name not in config.models else None
+    if upskill is not None:
+        return upskill
     if base_url is not None:
         model_id = name.split(":", 1)[1] if name.startswith("openai-compat:") else name
         return ModelSpec(name=name, provider="openai-compat", model_id=model_id,

@@ -42,25 +42,38 @@ CPU_KERNEL_REQUEST = (
 )
 
 
-def task_text(case: Case, device: str = "cuda", *, agent: bool = False) -> str:
-    """The case input, plus (kernel cases) the required API and the answer format.
+#: How a kernel answer is written: kernelgrade's kernel-builder project (fenced files), or
+#: KernelBench's ModelNew with load_inline (imported KernelBench cases only).
+ANSWER_FORMATS = ("kernel-builder", "kernelbench")
+
+
+def task_text(case: Case, device: str = "cuda", *, agent: bool = False,
+              answer_format: str = "kernel-builder") -> str:
+    """The case input (with upskill's context.files appended as upskill does), plus (kernel
+    cases) the required API and the answer format.
 
     With `--device cpu` the answer must carry a CPU kernel too, or there is nothing to run;
     the request is the same in both arms. In agent mode the answer format says to write
-    the files with write_file rather than fence them in a reply.
+    the files with write_file rather than fence them in a reply. `answer_format="kernelbench"`
+    asks in KernelBench's words for a ModelNew (harness.kernelbench.prompt).
     """
     if case.kernel is None:
-        return case.input
+        return case.task_input
+    if answer_format == "kernelbench":
+        from harness.kernelbench.prompt import kernelbench_task_text
+
+        return kernelbench_task_text(case, device)
     from harness.prompts.answer_format import AGENT_ANSWER_FORMAT, ANSWER_FORMAT, required_api_section
 
     api = required_api_section(case.kernel)
     if device == "cpu" and "run" in case.kernel.checks:
         api += CPU_KERNEL_REQUEST
-    return f"{case.input}\n\n{api}\n\n{AGENT_ANSWER_FORMAT if agent else ANSWER_FORMAT}"
+    return f"{case.task_input}\n\n{api}\n\n{AGENT_ANSWER_FORMAT if agent else ANSWER_FORMAT}"
 
 
-def build_prompt(case: Case, skill_block: str | None, *, device: str = "cuda") -> Prompt:
+def build_prompt(case: Case, skill_block: str | None, *, device: str = "cuda",
+                 answer_format: str = "kernel-builder") -> Prompt:
     """skill_block is Skill.prompt_block() for the with-skill arm, None for baseline."""
-    task = task_text(case, device)
+    task = task_text(case, device, answer_format=answer_format)
     user = task if skill_block is None else f"{SKILL_HEADER}{skill_block}{SKILL_FOOTER}{task}"
     return Prompt(system=SYSTEM_PROMPT, user=user)

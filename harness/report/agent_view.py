@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.report.agent_summary import AgentArmSummary, shown_turns
+from harness.report.fit import print_table
 from harness.report.model import ReportRun, ReportTrial
 
 RESULT_LINES = 8
@@ -61,8 +62,8 @@ def pass_at_turn_table(rows: list[AgentArmSummary]) -> Table:
 
 def render_agent_summary(rows: list[AgentArmSummary], console: Console) -> None:
     if rows:
-        console.print(agent_table(rows))
-        console.print(pass_at_turn_table(rows))
+        print_table(console, agent_table(rows))
+        print_table(console, pass_at_turn_table(rows))
 
 
 def _lines(text: str, limit: int) -> list[str]:

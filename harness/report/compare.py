@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from harness.common.errors import UserError
 from harness.report import stats
-from harness.report.model import ARMS, Arm, ReportRun
+from harness.report.model import ARMS, UPSKILL_CASE, Arm, ReportRun, ReportTrial
 from harness.report.summary import N_BOOT, bootstrap_difference, paired_outcomes
 
 
@@ -41,6 +41,9 @@ class CompareResult(BaseModel):
     run_a: str
     run_b: str
     rows: list[CompareRow]
+    basis: str = "trial"
+    """trial: pairs (model, arm, case, run index), exact McNemar. run: a run imported from upskill is
+    compared per run (a run passes when every case of it passed, upskill's rule), unpaired."""
     only_in_a: list[str]
     """'model arm case' keys found only in run A (left out of the test)."""
     only_in_b: list[str]
@@ -49,7 +52,49 @@ class CompareResult(BaseModel):
 _WORDS = {"helps": "B better", "hurts": "B worse"}
 
 
+def per_run(run: ReportRun) -> ReportRun:
+    """Each (model, arm, run index) of `run` as one trial on the pseudo-case of an upskill run:
+    pass when every case of it passed, fail when one failed; runs with an error or an incomplete
+    trial and no failure are left as incomplete. An upskill import is that already."""
+    if run.source == "upskill":
+        return run
+    groups: dict[tuple[str, str, int], list[ReportTrial]] = {}
+    for t in run.trials:
+        groups.setdefault((t.model, t.arm, t.run_index), []).append(t)
+    trials = []
+    for (model, arm, index), ts in groups.items():
+        verdicts = {t.verdict for t in ts}
+        verdict = "fail" if "fail" in verdicts else "pass" if verdicts == {"pass"} else "incomplete"
+        trials.append(ReportTrial(run_id=run.run_id, case_id=UPSKILL_CASE, model=model, arm=arm, run_index=index,
+                                  verdict=verdict, assertions_passed=sum(t.verdict == "pass" for t in ts),
+                                  assertions_total=len(ts)))
+    return run.model_copy(update={"trials": trials})
+
+
+def _compare_per_run(a: ReportRun, b: ReportRun) -> CompareResult:
+    """Unpaired: an upskill run and a kernelgrade run are different draws, so no McNemar pairs."""
+    a, b = per_run(a), per_run(b)
+    rows = []
+    groups = sorted({(t.model, t.arm) for t in a.trials} & {(t.model, t.arm) for t in b.trials},
+                    key=lambda k: (k[0], ARMS.index(k[1])))
+    for model, arm in groups:
+        rates = []
+        for run in (a, b):
+            done = [t.verdict == "pass" for t in run.trials if t.model == model and t.arm == arm
+                    and t.verdict in ("pass", "fail")]
+            rates.append(sum(done) / len(done) if done else None)
+        diff = None if None in rates else rates[1] - rates[0]
+        rows.append(CompareRow(model=model, arm=arm, pairs=0, pass_a=rates[0], pass_b=rates[1], diff=diff,
+                               diff_lo=None, diff_hi=None, b=0, c=0, p_value=1.0,
+                               verdict="per-run rates, not paired"))
+    keys = lambda run: {f"{t.model} {t.arm}" for t in run.trials}  # noqa: E731
+    return CompareResult(run_a=a.run_id, run_b=b.run_id, rows=rows, basis="run",
+                         only_in_a=sorted(keys(a) - keys(b)), only_in_b=sorted(keys(b) - keys(a)))
+
+
 def compare_runs(a: ReportRun, b: ReportRun, *, n_boot: int = N_BOOT, seed: int = 0) -> CompareResult:
+    if "upskill" in (a.source, b.source):
+        return _compare_per_run(a, b)
     if a.mode != b.mode:
         # A one-shot answer and an agent's trajectory are different measurements: never paired.
         raise UserError(f"runs compare: run {a.run_id} is {a.mode} and run {b.run_id} is {b.mode}; results of "

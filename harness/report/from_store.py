@@ -42,6 +42,13 @@ def agent_notes(run: RunRow) -> list[str]:
             f"skill delivery {delivery}: {how}"]
 
 
+def upskill_notes(run: RunRow) -> list[str]:
+    """What the report says about a run imported from upskill's logs."""
+    return [f"imported from upskill's run logs ({run.config.get('source', '?')}): each trial is one upskill run "
+            "over all its cases, passing when every case passed (upskill's per-run rule); upskill's logs hold "
+            "no answers and no per-case results"]
+
+
 def trial_view(trial: TrialRecord, run: RunRow, *, root: Path,
                steps: list[AgentStepRow] | None = None) -> ReportTrial:
     completion, grade = trial.completion, trial.grade
@@ -104,9 +111,10 @@ def report_run(store: Store, run_id: str) -> ReportRun:
         level=levels.pop() if len(levels) == 1 else run.config.get("resolved_level"),
         device=devices.pop() if len(devices) == 1 else run.config.get("device"),
         env={k: v for k, v in run.env.items() if isinstance(v, str | int | float | bool) or v is None},
-        notes=[*(agent_notes(run) if agent else
+        notes=[*(agent_notes(run) if agent else upskill_notes(run) if run.config.get("imported_from") else
                  ["single-turn evaluation: the student answers in one message without tools"]),
                f"run status: {run.status}"],
+        source=run.config.get("imported_from") or "kernelgrade",
         mode="agent" if agent else "one-shot", skill_delivery=run.config.get("skill_delivery") if agent else None,
         max_turns=run.config.get("max_turns") if agent else None,
         trials=[trial_view(t, run, root=root, steps=steps.get(t.id)) for t in trials],

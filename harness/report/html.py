@@ -25,7 +25,7 @@ def _env() -> Environment:
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=terminal.fmt_pct, rate=terminal.fmt_rate, tokens=terminal.fmt_tokens,
                        cost=terminal.fmt_cost, speedup=terminal.fmt_speedup, device=terminal.device_label,
-                       pass_at_k=terminal.fmt_pass_at_k, fast1=lambda a: terminal.fmt_fast1(a, a.rates))
+                       pass_at_k=terminal.fmt_pass_at_k, fast=terminal.fmt_fast)
     return env
 
 

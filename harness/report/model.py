@@ -24,6 +24,9 @@ Arm = Literal["baseline", "with_skill"]
 TrialVerdict = Literal["pass", "fail", "error", "incomplete"]
 ARMS: tuple[Arm, ...] = ("baseline", "with_skill")
 
+UPSKILL_CASE = "upskill-run"
+"""The pseudo-case of a run imported from upskill's logs: every case of one upskill run, as one unit."""
+
 #: Bounds on what the HTML embeds per file, so one huge answer cannot bloat the page.
 MAX_FILE_CHARS = 60_000
 MAX_FILES = 40
@@ -116,6 +119,9 @@ class ReportRun(BaseModel):
     """Agent mode: inline or on-demand."""
     max_turns: int | None = None
     """Agent mode: the run's --max-turns (a case may set its own)."""
+    source: str = "kernelgrade"
+    """Who made the trials: kernelgrade, or "upskill" for a run imported from upskill's logs, whose
+    trials are whole upskill runs (every case of one run as one unit)."""
     trials: list[ReportTrial] = Field(default_factory=list)
 
     @property

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
+from harness.kernelbench import metrics as kb_metrics
 from harness.report import stats
 from harness.report.agent_summary import AgentArmSummary, summarize_agent
 from harness.report.model import ARMS, Arm, ReportRun, ReportTrial
@@ -73,6 +74,10 @@ class ArmSummary(BaseModel):
     fast_p: dict[str, dict[str, float | None]]
     """device -> {'1.0', '1.5', '2.0' -> KernelBench fast_p over completed trials whose run
     check was within the level}; empty when no trial reached the run level."""
+    fast: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    """device -> {"fast_0", "fast_1", "fast_2" -> share of trials correct and faster than p times
+    the reference}, KernelBench's definition (harness.kernelbench.metrics), over the same trials
+    as fast_p; fast_0 is the correct rate."""
     speedup: list[SpeedupSummary]
     """One entry per device; never pooled across devices."""
     pass_at_k: dict[str, float]
@@ -241,11 +246,14 @@ def summarize_arm(run: ReportRun, model: str, arm: Arm, *, n_boot: int = N_BOOT,
 
     # fast_p over completed trials whose run check was within the level, per device.
     timed: dict[str, list[tuple[bool, float | None]]] = defaultdict(list)
+    scored: dict[str, list[kb_metrics.TrialScore]] = defaultdict(list)
     for t in done:
         if isinstance(_rate_outcome(t, "correct", run.level), bool):
             timed[device_of(t, run)].append((is_correct(t), speedup_of(t)))
+            scored[device_of(t, run)].append(kb_metrics.score_from_checks({c.name: c for c in t.checks}))
     fast = {device: {f"{p:.1f}": stats.fast_p(rows, p) for p in stats.FAST_P_THRESHOLDS}
             for device, rows in sorted(timed.items())}
+    kb_fast = {device: kb_metrics.fast_scores(rows) for device, rows in sorted(scored.items())}
 
     by_device: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for t in done:
@@ -280,7 +288,7 @@ def summarize_arm(run: ReportRun, model: str, arm: Arm, *, n_boot: int = N_BOOT,
         pass_rate=rate(verdicts["pass"], len(done), skipped="no completed trials"),
         avg_assertions_passed=_mean([t.assertions_passed for t in done]),
         avg_assertions_total=_mean([t.assertions_total for t in done]),
-        rates=rates, fast_p=fast, speedup=speedups, pass_at_k=pass_k,
+        rates=rates, fast_p=fast, fast=kb_fast, speedup=speedups, pass_at_k=pass_k,
         avg_input_tokens=_mean([t.input_tokens for t in answered]),
         avg_output_tokens=_mean([t.output_tokens for t in answered]),
         avg_cached_tokens=_mean([t.cached_tokens for t in answered]),

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.report.compare import CompareResult
+from harness.report.fit import print_table
 from harness.report.model import GenerateRunView, ReportRun
 from harness.report.summary import (
     RATE_COLUMNS, UPSKILL_RULE_LABEL, ArmSummary, Rate, SpeedupSummary, Summary, summarize,
@@ -43,12 +44,6 @@ def fmt_rate(r: Rate, *, interval: bool = True) -> str:
 
 def fmt_speedup(s: SpeedupSummary) -> str:
     return f"{s.geomean:.2f}x {device_label(s.device)} [{s.lo:.2f}, {s.hi:.2f}] n={s.count}"
-
-
-def fmt_fast1(a: ArmSummary, rates: dict[str, Rate]) -> str:
-    if not a.fast_p:
-        return fmt_rate(rates["correct"])
-    return ", ".join(f"{fmt_pct(v['1.0'])} {device_label(d)}" for d, v in a.fast_p.items())
 
 
 def fmt_pass_at_k(a: ArmSummary) -> str:
@@ -94,14 +89,27 @@ def has_kernel_figures(summary: Summary) -> bool:
                for a in summary.arms for r in a.rates.values())
 
 
+FAST_KEYS = ("fast_0", "fast_1", "fast_2")
+
+
+def fmt_fast(a: ArmSummary, key: str) -> str:
+    """KernelBench's fast_p per device ("-" where no trial reached the run check)."""
+    if not a.fast:
+        return "-"
+    return ", ".join(f"{fmt_pct(v.get(key))} {device_label(d)}" for d, v in a.fast.items())
+
+
 def kernel_table(summary: Summary) -> Table:
-    """Build/compile/run/correct rates, fast_1 and speedups (correct trials only, per device)."""
-    cols = ("model", "arm", *(RATE_TITLES[c] for c in RATE_COLUMNS), "fast_1", "geomean speedup (correct only)")
-    table = _table("Kernel checks per model and arm", cols)
+    """Build/compile/run/correct rates, KernelBench's fast_0/1/2 and speedups (correct trials
+    only, per device)."""
+    cols = ("model", "arm", *(RATE_TITLES[c] for c in RATE_COLUMNS), *FAST_KEYS, "geomean speedup (correct only)")
+    table = _table("Kernel checks per model and arm", cols,
+                   caption="fast_p (KernelBench): share of trials correct and more than p times as fast as "
+                           "the reference; fast_0 = correct rate.")
     for a in summary.arms:
         speed = "; ".join(fmt_speedup(s) for s in a.speedup) or "-"
         cells = (a.model, a.arm, *(fmt_rate(a.rates[c], interval=False) for c in RATE_COLUMNS),
-                 fmt_fast1(a, a.rates), speed)
+                 *(fmt_fast(a, k) for k in FAST_KEYS), speed)
         table.add_row(*(escape(c) for c in cells))
     return table
 
@@ -150,17 +158,17 @@ def render_summary(run: ReportRun, summary: Summary, console: Console) -> None:
     # The device matters only where code ran; at text/compile level it would mislead.
     where = f", device {device_label(run.device)}" if level == "run" else ""
     console.print(escape(f"level {level}{where}" + "".join(f"; {n}" for n in run.notes)))
-    console.print(arm_table(summary))
+    print_table(console, arm_table(summary))
     if summary.agent:
         from harness.report.agent_view import render_agent_summary
 
         render_agent_summary(summary.agent, console)
     if has_kernel_figures(summary):
-        console.print(kernel_table(summary))
+        print_table(console, kernel_table(summary))
     if summary.lifts:
-        console.print(lift_table(summary))
+        print_table(console, lift_table(summary))
     if summary.pareto:
-        console.print(pareto_table(summary))
+        print_table(console, pareto_table(summary))
     if summary.skipped:
         console.print("[bold]Skipped checks[/] (never counted as passes)")
         for s in summary.skipped:
@@ -197,14 +205,14 @@ def render_generate(view: GenerateRunView, console: Console) -> None:
     for c in view.teacher_calls:
         calls.add_row(c.step, str(c.attempt), c.status, "-" if c.output_tokens is None else str(c.output_tokens),
                       escape(c.problem or ""))
-    console.print(calls)
+    print_table(console, calls)
     runs = _table("Eval runs made by this generate run (their trials: kernelgrade runs show RUN_ID)",
                   ("phase", "run", "status", "trials", "errors", "pass baseline", "pass with skill"))
     for r in view.eval_runs:
         rates = [f"{r.passed.get(arm, 0)}/{r.graded[arm]}" if r.graded.get(arm) else "-"
                  for arm in ("baseline", "with_skill")]
         runs.add_row(r.phase, r.run_id, r.status, str(r.trials), str(r.errors), *rates)
-    console.print(runs)
+    print_table(console, runs)
     holdout = next((r for r in view.eval_runs if r.phase == "holdout"), None)
     if holdout is not None:
         console.print(f"the verdict (held-out cases only): kernelgrade runs show {holdout.run_id}", highlight=False)
@@ -220,11 +228,17 @@ def render_compare(result: CompareResult, console: Console) -> None:
                    ("model", "arm", "pairs", "pass A", "pass B", "B - A [95% CI]", "b / c", "McNemar p", "verdict"),
                    caption="b: pairs only A passed, c: only B passed; p: exact McNemar; CI: bootstrap over cases.")
     for r in result.rows:
-        diff = "-" if r.diff is None else f"{100 * r.diff:+.0f} pts [{100 * r.diff_lo:+.0f}, {100 * r.diff_hi:+.0f}]"
+        diff = "-" if r.diff is None else f"{100 * r.diff:+.0f} pts"
+        if r.diff is not None and r.diff_lo is not None and r.diff_hi is not None:
+            diff += f" [{100 * r.diff_lo:+.0f}, {100 * r.diff_hi:+.0f}]"
         style = VERDICT_STYLE.get(r.verdict, "")
         table.add_row(escape(r.model), r.arm, str(r.pairs), fmt_pct(r.pass_a), fmt_pct(r.pass_b), diff,
                       f"{r.b} / {r.c}", f"{r.p_value:.4f}", f"[{style}]{r.verdict}[/]" if style else r.verdict)
-    console.print(table)
+    print_table(console, table)
+    if result.basis == "run":
+        console.print("compared per run: one side was imported from upskill, whose logs hold whole runs, so a run "
+                      "passes when every case of it passed (upskill's rule) and the two sides are not paired",
+                      highlight=False)
     if result.only_in_a or result.only_in_b:
         console.print(f"not compared: {len(result.only_in_a)} (model, arm, case) only in A, "
                       f"{len(result.only_in_b)} only in B")

@@ -27,8 +27,33 @@ def run_mode(config: dict) -> str:
     return config.get("mode") or "one-shot"
 
 
+def check_answer_format(opts, cases: list[Case]) -> None:
+    """--answer-format: kernel-builder, or kernelbench for one-shot runs of imported KernelBench cases."""
+    from harness.prompts.build import ANSWER_FORMATS
+
+    fmt = getattr(opts, "answer_format", "kernel-builder")
+    if fmt not in ANSWER_FORMATS:
+        raise UserError(f"--answer-format {fmt!r}: one of {', '.join(ANSWER_FORMATS)}")
+    if fmt != "kernelbench":
+        return
+    if opts.agent:
+        raise UserError("--answer-format kernelbench: one-shot only (a ModelNew answer is one reply); "
+                        "agent mode writes kernel-builder projects in its workspace")
+    from harness.kernelbench.prompt import program_of
+
+    for case in cases:
+        if case.kernel is None:
+            raise UserError(f"case {case.id!r}: --answer-format kernelbench needs kernel cases "
+                            "(made by kernelgrade cases import-kernelbench)")
+        try:
+            program_of(case)
+        except ValueError as err:
+            raise UserError(f"--answer-format kernelbench: {err}") from None
+
+
 def check_agent_options(opts, cases: list[Case]) -> None:
     """Refuse options that do not fit the mode, before anything is stored or called."""
+    check_answer_format(opts, cases)
     if not opts.agent:
         if opts.skill_delivery not in (None, "inline"):
             raise UserError(f"--skill-delivery {opts.skill_delivery}: only with --agent (one-shot always "

@@ -23,6 +23,7 @@ from harness.common.errors import UserError
 from harness.common.paths import artifacts_dir
 from harness.inputs.cases import Case, load_cases, parse_cases
 from harness.models.base import Completion, ModelCallError, ModelClient
+from harness.models.caching import cached_request
 from harness.models.registry import ModelSpec, check_key, make_client, resolve
 from harness.prompts.build import build_prompt
 from harness.scoring.grade import grade_answer
@@ -49,6 +50,8 @@ class StudentSettings(BaseModel):
     sandbox: str = "auto"
     timeout_s: float = 300.0
     attempts: int = 5
+    prompt_cache: bool = True
+    """Ask for the providers' prompt caches (--no-prompt-cache: off); it changes no prompt text."""
     agent: bool = False
     """Agent mode (issue 17): the student works through tools over several turns."""
     max_turns: int = 12
@@ -58,6 +61,9 @@ class StudentSettings(BaseModel):
     skill_delivery: str | None = None
     """Agent mode: inline (the block in the first message) or on-demand (the default: name and
     description in the system prompt, files under skill/). One-shot is always inline."""
+    answer_format: str = "kernel-builder"
+    """kernel-builder (fenced project files) or kernelbench (a ModelNew with load_inline,
+    adapted to a project before grading; imported KernelBench cases, one-shot only)."""
 
     def student_settings(self) -> dict:
         return self.model_dump(include=set(StudentSettings.model_fields))
@@ -70,6 +76,8 @@ class EvalOptions(StudentSettings):
     base_url: str | None = None
     api_key_env: str | None = None
     max_cost: float | None = None
+    no_baseline: bool = False
+    """upskill's --no-baseline: the with-skill arm only (no lift is reported)."""
 
 
 @dataclass
@@ -78,6 +86,8 @@ class Progress:
 
     on_start: Callable[[int], None] = lambda total: None
     on_trial: Callable[[TrialRecord, str], None] = lambda trial, outcome: None
+    on_stop: Callable[[str], None] = lambda reason: None
+    """Called once when the run stops early (--max-cost), with why."""
 
 
 @dataclass
@@ -95,14 +105,19 @@ def skill_record(skill_dir: Path) -> dict:
         first = errors[0]
         raise UserError(f"{skill_dir}: invalid skill: {first.key}: {first.reason}"
                         + (f" (+{len(errors) - 1} more; run kernelgrade validate)" if len(errors) > 1 else ""))
+    from harness.inputs.skill_meta import read_skill_meta
+
     skill = load_skill(skill_dir)
     block = skill.prompt_block()
+    meta = read_skill_meta(skill_dir)  # upskill's skill_meta.json: where the skill came from
     return {"name": skill.name, "description": skill.description, "path": str(skill_dir), "sha256": skill.sha256,
-            "block": block, "chars": len(block), "estimated_tokens": skill.estimated_tokens}
+            "block": block, "chars": len(block), "estimated_tokens": skill.estimated_tokens,
+            **({"meta": meta.metadata.model_dump(mode="json")} if meta is not None else {})}
 
 
 @contextlib.contextmanager
-def _endpoints(specs: list[ModelSpec], *, agent: bool = False) -> Iterator[dict[str, ModelSpec]]:
+def _endpoints(specs: list[ModelSpec], *, agent: bool = False,
+               prompt_cache: bool = True) -> Iterator[dict[str, ModelSpec]]:
     """Start the embedded local server when a `local` model is asked for; stop it after.
 
     Yields each model's spec as it will be called: `local` becomes an OpenAI-compatible
@@ -114,7 +129,8 @@ def _endpoints(specs: list[ModelSpec], *, agent: bool = False) -> Iterator[dict[
             from harness.models.local_server import TOOL_CHAT_FORMAT, local_endpoint
 
             # A tool-calling chat format in agent mode only: one-shot prompts stay byte-identical.
-            base_url, model_id = stack.enter_context(local_endpoint(chat_format=TOOL_CHAT_FORMAT if agent else None))
+            base_url, model_id = stack.enter_context(local_endpoint(chat_format=TOOL_CHAT_FORMAT if agent else None,
+                                                                    prompt_cache=prompt_cache))
             for s in specs:
                 if s.provider == "local":
                     live[s.name] = dataclasses.replace(s, model_id=model_id, base_url=base_url)
@@ -158,13 +174,14 @@ def start_eval(opts: EvalOptions, store: Store) -> str:
                               cases=[c.model_dump(mode="json") for c in cases])
     # Run-index major, then arm: a partial run still has both arms of every finished
     # index, and consecutive with-skill prompts share the skill prefix (prompt caches).
+    arms = ("with_skill",) if opts.no_baseline else ARMS
     store.add_trials(run_id, [(c.id, s.name, arm, i) for i in range(opts.runs)
-                              for s in specs for arm in ARMS for c in cases])
+                              for s in specs for arm in arms for c in cases])
     return run_id
 
 
 def _grade_and_store(store: Store, trial: TrialRecord, case: Case, text: str, *, level: str,
-                     device: str, sandbox: str) -> str:
+                     device: str, sandbox: str, answer_format: str = "kernel-builder") -> str:
     # A fresh folder per grading (extraction refuses to write into a used one); text-only
     # cases write nothing, so they get none (mkdir was most of a text trial's cost).
     stamp = now().replace(":", "").replace("+0000", "")
@@ -172,7 +189,7 @@ def _grade_and_store(store: Store, trial: TrialRecord, case: Case, text: str, *,
     if case.kernel is not None:
         folder.mkdir(parents=True)
     grade = grade_answer(case, text, level=level, device=device, artifacts=folder,  # type: ignore[arg-type]
-                         options=GradeOptions(sandbox=sandbox))
+                         options=GradeOptions(sandbox=sandbox), answer_format=answer_format)
     store.record_grade(trial.id, grade, version=kernelgrade_version())
     return grade.score.verdict
 
@@ -192,10 +209,13 @@ def _do_trial(store: Store, trial: TrialRecord, case: Case, client: ModelClient,
                               on_cost=lambda cost: _spend(state, opts, cost), should_stop=lambda: bool(state.stop_reason))
     skill_block = skill.get("block", "")
     if trial.status != "answered":
-        prompt = build_prompt(case, skill_block if trial.arm == "with_skill" else None, device=opts.device)
+        prompt = build_prompt(case, skill_block if trial.arm == "with_skill" else None, device=opts.device,
+                              answer_format=opts.answer_format)
         # The temperature stored is the one sent: None (the provider's default) where the SDK has none.
         temperature = opts.temperature if getattr(client, "takes_temperature", True) else None
         request = prompt.request(max_tokens=opts.max_tokens, temperature=temperature)
+        request = cached_request(request, skill_block if trial.arm == "with_skill" else None,
+                                 enabled=opts.prompt_cache)
         store.record_prompt(trial.id, prompt.model_dump(), prompt.sha256,
                             request.model_dump(exclude={"system", "user"}))
         try:
@@ -204,18 +224,24 @@ def _do_trial(store: Store, trial: TrialRecord, case: Case, client: ModelClient,
             store.record_error(trial.id, str(err), calls=err.attempts or 1)
             return "error"
         store.record_completion(trial.id, completion)
-        _spend(state, opts, config.cost_usd(completion.model, completion.input_tokens, completion.output_tokens,
-                                            completion.cached_tokens) or 0.0)
+        _spend(state, opts, config.completion_cost_usd(completion) or 0.0)
         text = completion.text
     else:
         text = trial.completion.text if trial.completion else ""
-    return _grade_and_store(store, trial, case, text, level=level, device=opts.device, sandbox=opts.sandbox)
+    return _grade_and_store(store, trial, case, text, level=level, device=opts.device, sandbox=opts.sandbox,
+                            answer_format=opts.answer_format)
 
 
 def _model_limits(specs: list[ModelSpec], concurrency: int) -> dict[str, threading.Semaphore]:
     """Calls in flight per model. The embedded llama.cpp server answers one request at a
     time, so queueing more only makes requests time out while they wait."""
     return {s.name: threading.Semaphore(1 if s.provider == "local" else concurrency) for s in specs}
+
+
+def _refuse_imported(config: dict, run_id: str) -> None:
+    if config.get("imported_from"):
+        raise UserError(f"run {run_id}: imported from {config['imported_from']} logs, which hold no answers "
+                        "to call for or grade again")
 
 
 def _step_model(body: str) -> str:
@@ -233,6 +259,7 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
     """
     progress = progress or Progress()
     run = store.get_run(run_id)
+    _refuse_imported(run.config, run.id)
     opts = EvalOptions.model_validate({k: v for k, v in run.config.items() if k in EvalOptions.model_fields})
     level = run.config["resolved_level"]
     config = load_config()
@@ -244,8 +271,7 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
     todo = [t for t in trials if t.status != "answered" or t.grade is None]
     progress.on_start(len(todo))
     # --max-cost covers the whole run: what earlier sessions of it spent counts too.
-    spent = sum(config.cost_usd(c.model, c.input_tokens, c.output_tokens, c.cached_tokens) or 0.0
-                for c in (t.completion for t in trials) if c)
+    spent = sum(config.completion_cost_usd(c) or 0.0 for c in (t.completion for t in trials) if c)
     if opts.agent:  # turns of trajectories not finished yet were paid for too
         done = {t.id for t in trials if t.completion}
         spent += sum(config.cost_usd(_step_model(r.body), r.input_tokens or 0, r.output_tokens or 0,
@@ -258,7 +284,7 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
     store.set_run_status(run_id, "running")
     skill = run.skill or {}
     limits = _model_limits(specs, opts.concurrency)
-    with _endpoints(specs, agent=opts.agent) as live:
+    with _endpoints(specs, agent=opts.agent, prompt_cache=opts.prompt_cache) as live:
         clients = _clients(live, opts)
         jobs: queue.Queue[TrialRecord | None] = queue.Queue()
         results: queue.Queue[tuple[TrialRecord, str]] = queue.Queue()
@@ -303,6 +329,7 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
     if state.stop_reason:
         status = "interrupted"
         log.warning("%s; resume with: kernelgrade eval --resume %s", state.stop_reason, run_id)
+        progress.on_stop(state.stop_reason)  # the CLI's exit code tells --max-cost apart
     store.set_run_status(run_id, status)
     return status
 
@@ -314,6 +341,7 @@ def rescore(run_id: str, store: Store, *, level: str, device: str, sandbox: str 
 
     progress = progress or Progress()
     run = store.get_run(run_id)
+    _refuse_imported(run.config, run.id)
     resolved = resolve_level(level, device)  # type: ignore[arg-type]
     cases = {c.id: c for c in parse_cases(run.cases, source=f"run {run_id}")}
     answered = store.trials(run_id, status="answered")
@@ -326,6 +354,7 @@ def rescore(run_id: str, store: Store, *, level: str, device: str, sandbox: str 
             progress.on_trial(trial, verdict)
             continue
         verdict = _grade_and_store(store, trial, cases[trial.case_id], trial.completion.text if trial.completion else "",
-                                   level=resolved, device=device, sandbox=sandbox)
+                                   level=resolved, device=device, sandbox=sandbox,
+                                   answer_format=run.config.get("answer_format") or "kernel-builder")
         progress.on_trial(trial, verdict)
     return len(answered)

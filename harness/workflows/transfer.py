@@ -72,4 +72,48 @@ def import_runs(archive: Path) -> list[str]:
     return run_ids
 
 
-__all__ = ["copy_runs", "export_run", "import_runs", "with_linked"]
+def export_inspect(run_id: str, out_dir: Path) -> list[Path]:
+    """The run as inspect_ai eval logs under `out_dir` (one per model and arm)."""
+    from harness.report.from_store import report_run
+    from harness.report.inspect_out import write_inspect_logs
+
+    store = Store()
+    run = store.get_run(run_id)
+    targets = {c.get("id", ""): _contains(c) for c in run.cases}
+    return write_inspect_logs(report_run(store, run.id), out_dir, targets=targets)
+
+
+def _contains(case: dict) -> list[str]:
+    contains = (case.get("expected") or {}).get("contains") or []
+    return [contains] if isinstance(contains, str) else list(contains)
+
+
+#: Tables a run's rows live in, child tables first (foreign keys), keyed by how they reach the run.
+_TRIAL_TABLES = ("grades", "agent_steps")
+_RUN_TABLES = ("teacher_calls", "generate_steps")
+
+
+def delete_run(run_id: str) -> list[str]:
+    """Delete a run: its trials, grades, agent steps and artifacts; a generate run with its teacher
+    calls, steps and the eval runs it made. Returns the ids deleted."""
+    store = Store()
+    run = store.get_run(run_id)
+    run_ids = with_linked(store, run)
+    tables = {r[0] for r in store.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()}
+    with store.transaction():
+        for rid in run_ids:
+            for table in _TRIAL_TABLES:
+                if table in tables:
+                    store.execute(f"DELETE FROM {table} WHERE trial_id IN (SELECT id FROM trials WHERE run_id=?)",
+                                  (rid,))
+            store.execute("DELETE FROM trials WHERE run_id=?", (rid,))
+            for table in _RUN_TABLES:
+                if table in tables:
+                    store.execute(f"DELETE FROM {table} WHERE run_id=?", (rid,))
+            store.execute("DELETE FROM runs WHERE id=?", (rid,))
+    for rid in run_ids:
+        shutil.rmtree(data_dir() / "artifacts" / rid, ignore_errors=True)
+    return run_ids
+
+
+__all__ = ["copy_runs", "delete_run", "export_inspect", "export_run", "import_runs", "with_linked"]

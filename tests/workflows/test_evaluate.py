@@ -168,7 +168,9 @@ def test_cli_bad_input_gives_one_line_and_exit_2(tmp_path: Path, cases_file: Pat
 def test_unreachable_base_url_is_stored_as_errors(cases_file: Path) -> None:
     out = _cli("eval", str(SKILL), "--cases", str(cases_file), "--model", "m", "--base-url",
                "http://127.0.0.1:9/v1", "--level", "text", "--json")
-    assert out.returncode == 0, out.stderr
+    # Every trial errored, so nothing was graded: exit 4 (README "Exit codes"), the report still printed.
+    assert out.returncode == 4, out.stderr
+    assert "no trial could be graded" in out.stderr
     data = json.loads(out.stdout)
     assert "Traceback" not in out.stderr
     store = Store()

@@ -1,0 +1,86 @@
+"""What every command's options share: the choices, the help polish and optional-value options.
+
+- Choices are `Literal` types, so typer checks them and `--help` lists them.
+- `polish_help(command)` runs once over the whole click tree before parsing: flags show as flags
+  (typer 0.29 prints `--json <bool>`), repeatable options as `<str> (repeatable)`.
+- `--json` / `--csv` take an optional FILE: bare, they print to stdout (as before); followed by a
+  name ending in .json / .csv (or written `--json=FILE`), they write that file. The vendored click
+  has no optional values, so `optional_values(command, argv)` inserts "-" (stdout) where none was given.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+LevelChoice = Literal["auto", "text", "compile", "run"]
+DeviceChoice = Literal["cuda", "cpu"]
+SandboxChoice = Literal["auto", "local", "bwrap", "container"]
+AnswerFormatChoice = Literal["kernel-builder", "kernelbench"]
+
+LEVEL_HELP = ("auto: run with a CUDA device (or --device cpu), compile where nvcc is found, else text. "
+              "run without a GPU (and without --device cpu) is an error, not a downgrade.")
+DEVICE_HELP = "Where run checks execute. CPU figures are labelled CPU and never pooled with GPU ones."
+SANDBOX_HELP = "Containment for model-written code (auto picks the strongest available)."
+JSON_HELP = "JSON on stdout; --json FILE.json (or --json=FILE) writes it to FILE and still prints the table."
+CSV_HELP = "CSV, one row per trial, on stdout; --csv FILE.csv (or --csv=FILE) writes FILE."
+
+#: Options whose value is optional: bare means stdout ("-"); a value must end with this suffix.
+OPTIONAL_VALUE = {"--json": ".json", "--csv": ".csv"}
+STDOUT = "-"
+
+
+def _is_group(command) -> bool:
+    return hasattr(command, "commands") and isinstance(getattr(command, "commands"), dict)
+
+
+def leaf_command(root, argv: list[str]):
+    """The (sub)command `argv` names: follow tokens that are subcommand names."""
+    current = root
+    for token in argv:
+        if _is_group(current) and token in current.commands:
+            current = current.commands[token]
+    return current
+
+
+def optional_values(root, argv: list[str]) -> list[str]:
+    """`argv` with "-" after each bare --json / --csv of a command where they take a value."""
+    leaf = leaf_command(root, argv)
+    takes_value = {o for p in getattr(leaf, "params", []) if not getattr(p, "is_flag", True)
+                   for o in getattr(p, "opts", []) if o in OPTIONAL_VALUE}
+    if not takes_value:
+        return list(argv)
+    out: list[str] = []
+    for i, token in enumerate(argv):
+        out.append(token)
+        if token in takes_value:
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if nxt is None or not (nxt == STDOUT or nxt.endswith(OPTIONAL_VALUE[token])):
+                out.append(STDOUT)
+    return out
+
+
+def polish_help(command) -> None:
+    """Flags without a type column; repeatable options as `<str> (repeatable)`. Walks every subcommand."""
+    help_option = command.get_help_option(command.context_class(command))  # made once, then cached
+    if help_option is not None:
+        help_option.metavar = ""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+            continue
+        if param.metavar is None and set(getattr(param, "opts", [])) & set(OPTIONAL_VALUE):
+            param.metavar = "[FILE]"
+            continue
+        desc = getattr(param, "type_descriptor", None)
+        if param.metavar is None and desc is not None and desc.is_list and not desc.is_choice \
+                and hasattr(param, "opts") and any(o.startswith("-") for o in param.opts):
+            inner = param.display_type(None).removeprefix("<list[").removesuffix("]>")
+            param.metavar = f"<{inner}> (repeatable)"
+    if _is_group(command):
+        for sub in command.commands.values():
+            polish_help(sub)
+
+
+__all__ = ["AnswerFormatChoice", "CSV_HELP", "DEVICE_HELP", "DeviceChoice", "JSON_HELP", "LEVEL_HELP",
+           "LevelChoice", "SANDBOX_HELP", "STDOUT", "SandboxChoice", "leaf_command", "optional_values",
+           "polish_help"]
