@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -15,16 +16,19 @@ from harness.workflows.evaluate import Progress as RunProgress
 from harness.store.db import Store
 
 console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a line on stderr (a path, a run id) is never folded mid-word into two.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager
 def progress_bar(label: str, *, quiet: bool = False, stops: list[str] | None = None) -> Iterator[RunProgress]:
     """A rich progress bar over trials (on stderr, so --json stdout stays clean). Why the run
     stopped early (--max-cost), if it did, is appended to `stops`."""
+    # Off a terminal (a CI log) no bar is drawn: one plain line at the end says what happened.
+    plain = not quiet and not err_console.is_terminal
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
-                   console=err_console, disable=quiet, transient=False)
+                   console=err_console, disable=quiet or plain, transient=False)
     task = bar.add_task(label, total=None, last="")
     counts: dict[str, int] = {}
 
@@ -36,9 +40,14 @@ def progress_bar(label: str, *, quiet: bool = False, stops: list[str] | None = N
         summary = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
         bar.update(task, advance=1, last=summary)
 
+    start = time.monotonic()
     with bar:
         yield RunProgress(on_start=on_start, on_trial=on_trial,
                           on_stop=(stops.append if stops is not None else lambda reason: None))
+    if plain:
+        summary = " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing to do"
+        err_console.print(f"{label}: {sum(counts.values())} done, {summary} ({time.monotonic() - start:.1f} s)",
+                          highlight=False)
 
 
 def emit(text: str, target: str | None, *, what: str) -> None:

@@ -13,7 +13,8 @@ The loop (issues 9 and 11), every step stored so a run resumes where it stopped:
 6. draft-i+1 the teacher rewrites the skill from the with-skill failures on train;
             up to --iterations times; the best iteration on train is kept.
 7. holdout  baseline vs the kept skill on held-out cases only: the figures reported.
-8. write    skills/NAME/ and cases/NAME.json, each built aside and renamed into place.
+8. write    skills/NAME/ (with skill_meta.json, as upskill writes it) and cases/NAME.json
+            (harness.workflows.generate_write).
 
 Storage: the generate run is a `runs` row of kind "generate"; its eval runs are
 ordinary eval runs (re-scorable with `rescore`), linked by config "generate_run".
@@ -26,8 +27,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,7 @@ from harness.workflows.generate_judge import (
 from harness.workflows.generate_log import (
     GenerateLog,
 )
+from harness.workflows.generate_write import write_outputs
 from harness.workflows.generate_options import (
     GenerateHooks,
     GenerateOptions,
@@ -324,37 +324,6 @@ def _eval_run(ctx: GenerateContext, phase: str, skill_dir: Path, cases: list[Cas
     return run_id
 
 
-def _write_outputs(ctx: GenerateContext, draft: dict[str, Any], cases: list[Case], split: dict[str, Any]) -> tuple[str, str]:
-    """skills/NAME/ and cases/NAME.json, each built aside and renamed into place."""
-    data = ctx.steps.get("write")
-    if data is not None:
-        return data["skill_path"], data["cases_path"]
-    skill_out = Path(ctx.config["skill_out"])
-    cases_out = Path(ctx.config["cases_out"])
-    # Temporary folders / files of a write that was killed midway (ours by their names).
-    for stale in [*skill_out.parent.glob(f".{skill_out.name}.tmp-*"), *cases_out.parent.glob(f".{cases_out.name}.*")]:
-        log.info("removing %s, left by an interrupted write", stale)
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
-    T.build_skill(draft["files"], skill_out, max_body_tokens=10**9)  # validated again where it lands
-    cases_out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"cases": [c.model_dump(mode="json", exclude_defaults=True) | {"id": c.id} for c in cases],
-               "split": {"seed": split["seed"], "holdout_fraction": split["fraction"], "holdout": split["holdout"],
-                         "note": "held-out ids were never shown to the teacher; kernelgrade generate run "
-                                 + ctx.run_id}}
-    fd, tmp = tempfile.mkstemp(prefix=f".{cases_out.name}.", dir=cases_out.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, cases_out)
-    # The generate run row names the skill it produced, as an eval run names the one it used.
-    ctx.store.execute("UPDATE runs SET skill=? WHERE id=?", (json.dumps(skill_record(skill_out)), ctx.run_id))
-    ctx.steps.put("write", {"skill_path": str(skill_out), "cases_path": str(cases_out)})
-    return str(skill_out), str(cases_out)
-
-
 def run_generate(run_id: str, store: Store, hooks: GenerateHooks | None = None) -> GenerateResult:
     """Do (or finish) every step of a generate run; safe to call again after an interruption."""
     run = store.get_run(run_id)
@@ -416,7 +385,7 @@ def _run(ctx: GenerateContext) -> GenerateResult:
     assert chosen is not None
     holdout_run = _eval_run(ctx, "holdout", Path(chosen["path"]), holdout, ARMS)
     verdicts = holdout_verdicts(ctx, holdout_run, chosen["block_tokens"])
-    skill_path, cases_path = _write_outputs(ctx, chosen, cases, split)
+    skill_path, cases_path = write_outputs(ctx, chosen, cases, split, verdicts)
     source = ctx.steps.get("source") or {}
     shown_source = {k: v for k, v in source.items() if k not in ("text", "files", "chunks")}
     if not any(v.use for v in verdicts):

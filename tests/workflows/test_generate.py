@@ -66,6 +66,17 @@ def test_loop_writes_skill_and_cases_refines_on_train_and_judges_on_held_out(tmp
     saved = json.loads((tmp_path / "cases" / f"{NAME}.json").read_text())
     assert len(saved["cases"]) == 10 and saved["split"]["holdout"] == result.split["holdout"]
     _no_partial(tmp_path)
+    # skill_meta.json as upskill's Skill.save() writes it: metadata, and the cases upskill can load as tests
+    # (kernelgrade's ids and the full case file under metadata.kernelgrade, which upskill ignores).
+    meta = json.loads((skill_dir / "skill_meta.json").read_text())
+    assert list(meta) == ["metadata", "tests"] and meta["metadata"]["version"] == "1.0"
+    assert meta["metadata"]["generated_by"] == "fake-teacher" and meta["metadata"]["source_task"] == TASK
+    assert meta["metadata"]["test_pass_rate"] == 1.0  # held-out, with the skill
+    block = meta["metadata"]["kernelgrade"]
+    assert (skill_dir / block["cases_file"]).resolve() == (tmp_path / "cases" / f"{NAME}.json").resolve()
+    assert len(meta["tests"]) + len(block["not_in_tests"]) == 10 and len(block["case_ids"]) == len(meta["tests"])
+    assert all(set(t) == {"input", "context", "expected", "output_file", "validator", "validator_config"}
+               for t in meta["tests"])
 
     # Seeded split, 30% held out; the held-out inputs never reach the teacher.
     assert len(result.split["holdout"]) == 3 and len(result.split["train"]) == 7
@@ -392,7 +403,7 @@ def test_improving_a_skill_in_place_replaces_it_whole(tmp_path: Path) -> None:
     _, _, result = _run(ScriptedTeacher(), from_path=Path("skills/valid-skill"), iterations=1)
     assert result.chosen_iteration == 1 and Path(result.skill_path) == target
     assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == \
-        ["SKILL.md", "references/layout.md"]  # the old references/ and scripts/ went with the old skill
+        ["SKILL.md", "references/layout.md", "skill_meta.json"]  # the old references/ and scripts/ went
     assert "name: valid-skill" in (target / "SKILL.md").read_text()
     _no_partial(tmp_path)
 
