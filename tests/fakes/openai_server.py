@@ -2,6 +2,8 @@
 
 It stands in for a model: its answers are scripted by the test, never reported as
 model results. It speaks real HTTP so the real `openai` SDK is exercised end to end.
+With `cache` it reports usage as OpenAI's automatic prompt cache would
+(tests/fakes/prompt_cache.py); else prompt tokens are words and nothing is cached.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
+
+from tests.fakes.prompt_cache import OpenAICache
 
 Responder = Callable[[dict], str]
 
@@ -24,8 +28,9 @@ def default_responder(body: dict) -> str:
 
 class FakeOpenAIServer:
     def __init__(self, responder: Responder = default_responder, *, delay_s: float = 0.0,
-                 fail_first: int = 0, fail_status: int = 500) -> None:
+                 fail_first: int = 0, fail_status: int = 500, cache: OpenAICache | None = None) -> None:
         self.responder, self.delay_s = responder, delay_s
+        self.cache = cache
         self.fail_first, self.fail_status = fail_first, fail_status
         self.requests: list[dict] = []
         self.lock = threading.Lock()
@@ -66,13 +71,16 @@ class FakeOpenAIServer:
                     return
                 text = server.responder(body)
                 prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                         "total_tokens": prompt_tokens + len(text.split())}
+                if server.cache is not None:
+                    usage = server.cache.usage(body, len(text.split()))
                 self._send(200, {
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", "fake-model"),
                     "choices": [{"index": 0, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
-                              "total_tokens": prompt_tokens + len(text.split())},
+                    "usage": usage,
                 })
 
         class Server(ThreadingHTTPServer):
