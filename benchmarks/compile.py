@@ -9,10 +9,15 @@ For each kernels_reference/<op>:
           sass, interpreter start-up included), against the warm cache.
 Targets: cold / bare <= 1.05; cold / warm >= 50.
 
-Usage: python benchmarks/compile.py [--ops rmsnorm softmax] [--jobs 1] [--overhead-rounds 10] [--json FILE]
-(`--ops` with no name measures only the per-compile overhead.)
-The cold runs use a fresh temporary cache (the CUDA math headers are copied in first
-and not timed); nothing touches your KERNELGRADE_CACHE.
+Besides the reference ops, the same four figures for projects on the other binding paths
+(issue 25): a torch stable-ABI binding and a tvm-ffi binding, the compat fixtures
+tests/fixtures/projects/compat/stable_abi and tvm_ffi by default (`--projects DIR ...`).
+
+Usage: python benchmarks/compile.py [--ops rmsnorm softmax] [--projects DIR ...] [--jobs 1]
+                                    [--overhead-rounds 10] [--json FILE]
+(`--ops` and `--projects` with no name measure only the per-compile overhead.)
+The cold runs use a fresh temporary cache (the CUDA math, tvm-ffi and CUTLASS headers are
+copied in first and not timed); nothing touches your KERNELGRADE_CACHE.
 """
 
 from __future__ import annotations
@@ -38,6 +43,20 @@ def reference_ops() -> list[str]:
                   if (p / "build.toml").is_file() and p.name not in ("bad", "cheats"))
 
 
+#: A stable-ABI binding and a tvm-ffi binding (issue 25).
+DEFAULT_PROJECTS = [ROOT / "tests" / "fixtures" / "projects" / "compat" / n for n in ("stable_abi", "tvm_ffi")]
+
+
+def _header_folders() -> list[Path]:
+    """Every header-only install in the user's cache, to copy into each fresh cold cache."""
+    from harness.build.headers import ensure_math_headers, find_tvm_ffi_headers
+    from harness.common.paths import cache_dir
+
+    folders = [ensure_math_headers(), find_tvm_ffi_headers()]
+    folders += sorted((cache_dir() / "cutlass-headers").glob("*/include"))
+    return [f for f in folders if f is not None]
+
+
 def _plan(op_dir: Path):
     """The units and build env exactly as the compile check derives them."""
     from harness.checks.base import CheckContext
@@ -54,7 +73,7 @@ def _plan(op_dir: Path):
     probe = plan_cuda(project, ext_name=ext, includes=Includes())
     ctx = CheckContext(case=None, text="", project_dir=op_dir, level="compile", device="cuda",
                        artifacts=Path(tempfile.mkdtemp()))
-    built, reason = _build_env(ctx, probe.needs_torch)
+    built, reason = _build_env(ctx, probe)
     if built is None:
         raise SystemExit(f"{op_dir.name}: {reason}")
     env, includes, _ = built
@@ -147,6 +166,8 @@ def fixed_overhead(rounds: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description="harness compile overhead and cache speed-up")
     parser.add_argument("--ops", nargs="*", default=None)
+    parser.add_argument("--projects", nargs="*", type=Path, default=None,
+                        help="project folders measured after the ops (default: the stable-ABI and tvm-ffi fixtures)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--overhead-rounds", type=int, default=10,
                         help="rounds of the per-compile overhead measurement (0: skip)")
@@ -158,7 +179,11 @@ def main() -> int:
 
     if args.jobs:
         os.environ["KERNELGRADE_COMPILE_JOBS"] = str(args.jobs)
-    headers = ensure_math_headers()  # from the user's cache: not part of any timing
+    from harness.common.paths import cache_dir
+
+    ensure_math_headers()
+    user_cache = cache_dir()
+    headers = _header_folders()  # from the user's cache: not part of any timing
     parallel = default_parallel()
     rows = []
     overhead = None
@@ -167,13 +192,14 @@ def main() -> int:
         print(f"per-compile overhead (kernel-only add.cu, {overhead['rounds']} rounds, medians): bare "
               f"{overhead['bare_median_s']:.3f}s harness {overhead['harness_median_s']:.3f}s "
               f"(+{overhead['overhead_ms']:.0f} ms, x{overhead['ratio']:.3f})", flush=True)
-    for index, op in enumerate(reference_ops() if args.ops is None else args.ops):
-        op_dir = ROOT / "kernels_reference" / op
+    targets = [(op, ROOT / "kernels_reference" / op) for op in (reference_ops() if args.ops is None else args.ops)]
+    targets += [(p.name, p.resolve()) for p in (DEFAULT_PROJECTS if args.projects is None else args.projects)]
+    for index, (op, op_dir) in enumerate(targets):
         with tempfile.TemporaryDirectory(prefix="kg-bench-cache-") as cache:
             os.environ["KERNELGRADE_CACHE"] = cache
-            from harness.build.headers import default_dir
-
-            shutil.copytree(headers, default_dir())
+            for folder in headers:  # ones found outside the cache (a full toolkit) are found there again
+                if folder.is_relative_to(user_cache):
+                    shutil.copytree(folder, Path(cache) / folder.relative_to(user_cache))
             # Alternate which goes first, so neither always gets the warmer page cache.
             if index % 2 == 0:
                 t_bare = bare(op_dir, parallel)

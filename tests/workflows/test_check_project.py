@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli.main import main
-from harness.workflows.check_project import exit_code
+from harness.workflows.check_project import exit_code, explain_blocked
 from harness.common.paths import repo_root
 from harness.common.results import CheckResult
 from harness.build.toolchain import find_nvcc, torch_info
@@ -152,6 +152,17 @@ def test_exit_code_rules():
     assert exit_code([ok, skip], strict=True) == 1
     assert exit_code([ok, fail, err], strict=False) == 1
     assert exit_code([ok, err], strict=False) == 3
+
+
+def test_a_check_blocked_by_a_skip_says_why_and_one_blocked_by_a_failure_does_not():
+    skipped = [CheckResult.skip("compile", "no CUDA kernel to compile: a [torch-noarch] project"),
+               CheckResult.skip("sass", "blocked by compile"), CheckResult.skip("run", "level compile")]
+    assert [r.reason for r in explain_blocked(skipped)] == [
+        "no CUDA kernel to compile: a [torch-noarch] project",
+        "compile skipped: no CUDA kernel to compile: a [torch-noarch] project", "level compile"]
+    failed = [CheckResult(name="compile", status="fail", reason="x.cu:3: error"), CheckResult.skip("sass", "blocked by compile")]
+    assert explain_blocked(failed)[1].reason == "blocked by compile"
+    assert exit_code(skipped, strict=False) == 0 and exit_code(skipped, strict=True) == 1
 
 
 @needs_nvcc
