@@ -75,6 +75,9 @@ def eval_cmd(
     agent: bool = typer.Option(False, "--agent", help="Agent mode: the student works over several turns through "
                                "tools (read_file, write_file, list_files, run_checks, submit) in a workspace; "
                                "one-shot (one message, no tools) is the default. See docs/agent.md."),
+    batch: bool = typer.Option(False, "--batch", help="Send the trials through the provider's batch API "
+                               "(Anthropic Message Batches, OpenAI Batch API): half price, answers within 24 h; "
+                               "--resume re-attaches to a batch still running. One-shot only."),
     no_prompt_cache: bool = typer.Option(False, "--no-prompt-cache", help="Do not ask for the providers' prompt "
                                          "caches (on by default: the shared prefix is marked for caching; no "
                                          "prompt text changes)."),
@@ -124,7 +127,7 @@ def eval_cmd(
                             max_tokens=max_tokens, temperature=temperature, level=level, device=device,
                             sandbox=sandbox, timeout_s=timeout, max_cost=max_cost, agent=agent,
                             max_turns=max_turns, max_trial_tokens=max_trial_tokens, skill_delivery=skill_delivery,
-                            prompt_cache=not no_prompt_cache,
+                            prompt_cache=not no_prompt_cache, batch=batch,
                             answer_format=answer_format)
         if cases is None:
             err_console.print(f"cases: {opts.cases_path}", highlight=False)

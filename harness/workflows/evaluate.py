@@ -76,6 +76,8 @@ class EvalOptions(StudentSettings):
     base_url: str | None = None
     api_key_env: str | None = None
     max_cost: float | None = None
+    batch: bool = False
+    """Through the provider's batch API (harness/workflows/batch_eval.py); the run's mode is batch."""
     no_baseline: bool = False
     """upskill's --no-baseline: the with-skill arm only (no lift is reported)."""
 
@@ -167,6 +169,11 @@ def start_eval(opts: EvalOptions, store: Store) -> str:
         check_tool_support(specs, timeout_s=opts.timeout_s)
     mode, skill_fields = mode_fields(opts, opts.skill_dir)
     skill |= skill_fields
+    if opts.batch:
+        from harness.workflows.batch_eval import check_batch_options
+
+        check_batch_options(opts, specs)
+        mode = {"mode": "batch"}
     env = environment(with_torch=any(c.kernel for c in cases))
     config_record = opts.model_dump(mode="json") | mode | {"resolved_level": level,
                                                            "models_resolved": [s.__dict__ for s in specs]}
@@ -267,6 +274,12 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
     specs = [resolve(m, config, base_url=opts.base_url, api_key_env=opts.api_key_env) for m in opts.models]
     for spec in specs:
         check_key(spec)
+    if run_mode(run.config) == "batch":
+        from harness.workflows.batch_eval import execute_batch
+
+        return execute_batch(run_id, store, progress, opts=opts, specs=specs, cases=cases, grade=lambda t, case, text:
+                             _grade_and_store(store, t, case, text, level=level, device=opts.device,
+                                              sandbox=opts.sandbox, answer_format=opts.answer_format))
     trials = store.trials(run_id)
     todo = [t for t in trials if t.status != "answered" or t.grade is None]
     progress.on_start(len(todo))
