@@ -31,16 +31,37 @@ def _longest_word(text: str) -> int:
     return max((len(w) for w in text.split()), default=0)
 
 
+def _frame(table: Table, *, boxed: bool = True) -> int:
+    """Columns taken by padding and borders."""
+    left, right = table.padding[3], table.padding[1]
+    return len(table.columns) * (left + right) + (len(table.columns) + 1 if boxed else 0)
+
+
+def _texts(column) -> list[str]:
+    return [_plain(column.header), *(_plain(c) for c in column.cells)]
+
+
 def min_width(table: Table, *, boxed: bool = True) -> int:
     """Columns needed so that no column is narrower than its longest word (header included)."""
-    left, right = table.padding[3], table.padding[1]
-    total = 0
-    for column in table.columns:
-        words = [_longest_word(_plain(column.header)), *(_longest_word(_plain(c)) for c in column.cells)]
-        total += max(words, default=0) + left + right
-    if boxed:
-        total += len(table.columns) + 1
-    return total
+    return sum(max(map(_longest_word, _texts(c)), default=0) for c in table.columns) + _frame(table, boxed=boxed)
+
+
+def _fit(table: Table, width: int) -> None:
+    """Fix each column's width so the table fits `width` and no column is narrower than its longest
+    word (rich's own shrinking makes the widest columns equal and folds words when it must)."""
+    mins = [max(map(_longest_word, _texts(c)), default=0) for c in table.columns]
+    widths = [max((len(line) for t in _texts(c) for line in t.splitlines()), default=0) for c in table.columns]
+    room = width - _frame(table)
+    if sum(widths) <= room:
+        return
+    while sum(widths) > room:
+        slack = [i for i, w in enumerate(widths) if w > mins[i]]
+        if not slack:
+            return
+        widest = max(slack, key=lambda i: widths[i])
+        widths[widest] -= 1
+    for column, w in zip(table.columns, widths):
+        column.width = max(w, 1)
 
 
 def _stacked(console: Console, table: Table) -> None:
@@ -71,6 +92,7 @@ def print_table(console: Console, table: Table) -> None:
     if min_width(table, boxed=True) > console.width:
         _stacked(console, table)
         return
+    _fit(table, console.width)
     console.print(table)
 
 
