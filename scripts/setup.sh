@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up kernelgrade on a fresh machine: system packages, a virtual environment in
 # .venv with torch, kernelgrade and its extras, and the header-only CUDA includes
-# needed for compile-only checks. Idempotent: a second run only checks.
+# needed for compile-only checks (and the pinned apache-tvm-ffi headers, for [tvm-ffi]
+# projects; cached, so a second run needs no network). Idempotent: a second run only checks.
 #
 #   KG_TORCH      torch requirement when torch is missing (default torch==2.13.0; on this
 #                 project's CPU machines that is the CPU build; GPU hosts keep their torch)
