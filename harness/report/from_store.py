@@ -65,8 +65,7 @@ def trial_view(trial: TrialRecord, run: RunRow, *, root: Path,
         verdict, reason = grade.score.verdict, grade.score.reason
     cost = None
     if completion is not None:
-        cost = load_config().cost_usd(completion.model, completion.input_tokens, completion.output_tokens,
-                                      completion.cached_tokens)
+        cost = load_config().completion_cost_usd(completion)  # cache reads/writes and batch at their prices
     prompt = trial.prompt or {}
     artifacts = root / "artifacts" / trial.run_id / f"trial-{trial.id}"
     agent = run.mode == "agent"
@@ -82,6 +81,7 @@ def trial_view(trial: TrialRecord, run: RunRow, *, root: Path,
         input_tokens=completion.input_tokens if completion else 0,
         output_tokens=completion.output_tokens if completion else 0,
         cached_tokens=completion.cached_tokens if completion else 0, cost_usd=cost,
+        cache_write_tokens=completion.cache_write_tokens if completion else 0,
         latency_s=completion.latency_s if completion else None,
         checks=checks, device=grade.device if grade else None,
         prompt=(f"[system]\n{prompt.get('system', '')}\n\n[user]\n{prompt.get('user', '')}" if prompt else ""),
@@ -113,6 +113,8 @@ def report_run(store: Store, run_id: str) -> ReportRun:
         env={k: v for k, v in run.env.items() if isinstance(v, str | int | float | bool) or v is None},
         notes=[*(agent_notes(run) if agent else upskill_notes(run) if run.config.get("imported_from") else
                  ["single-turn evaluation: the student answers in one message without tools"]),
+               *(["batch mode: answered through the provider's batch API, costed at batch prices"]
+                 if run.mode == "batch" else []),
                f"run status: {run.status}"],
         source=run.config.get("imported_from") or "kernelgrade",
         mode="agent" if agent else "one-shot", skill_delivery=run.config.get("skill_delivery") if agent else None,

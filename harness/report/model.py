@@ -60,6 +60,9 @@ class ReportTrial(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    """Input tokens read from the provider's prompt cache (within input_tokens)."""
+    cache_write_tokens: int = 0
+    """Input tokens written to the prompt cache (within input_tokens; Anthropic reports them)."""
     cost_usd: float | None = None
     """None when no price is known for the model."""
     latency_s: float | None = None

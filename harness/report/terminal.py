@@ -70,7 +70,7 @@ def arm_table(summary: Summary) -> Table:
     """Pass rates, errors, assertions, tokens and cost per model and arm."""
     multi_run = any(len(a.pass_at_k) > 1 for a in summary.arms)
     cols = ("model", "arm", "n", "pass rate [95% CI]", "errors", "incomplete", "assertions",
-            *(("pass@k",) if multi_run else ()), "tokens in/out", "cost")
+            *(("pass@k",) if multi_run else ()), "tokens in/out (cached in)", "cost")
     table = _table("Results per model and arm", cols)
     for a in summary.arms:
         assertions = ("-" if a.avg_assertions_passed is None
@@ -78,7 +78,8 @@ def arm_table(summary: Summary) -> Table:
         cells = (
             a.model, a.arm, str(a.n), fmt_rate(a.pass_rate), str(a.errors), str(a.incomplete), assertions,
             *((fmt_pass_at_k(a),) if multi_run else ()),
-            f"{fmt_tokens(a.avg_input_tokens)}/{fmt_tokens(a.avg_output_tokens)}", fmt_cost(a.cost_usd),
+            f"{fmt_tokens(a.avg_input_tokens)}/{fmt_tokens(a.avg_output_tokens)}"
+            + (f" ({fmt_tokens(a.avg_cached_tokens)})" if a.avg_cached_tokens else ""), fmt_cost(a.cost_usd),
         )
         table.add_row(*(escape(c) for c in cells))
     return table

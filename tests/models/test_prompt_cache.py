@@ -141,3 +141,25 @@ def test_the_embedded_server_keeps_its_prompt_cache_unless_told_not_to(tmp_path:
     on = LocalServer(port=1, model_path=model)._command(model)
     off = LocalServer(port=1, model_path=model, prompt_cache=False)._command(model)
     assert on[on.index("--cache") + 1] == "True" and "--cache" not in off
+
+
+def test_the_report_shows_cached_tokens_and_costs_them_at_cache_prices(cases_file: Path, monkeypatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from harness.common.config import Config
+    from harness.report.from_store import report_run
+    from harness.report.terminal import render_terminal
+
+    _, store, run_id = _anthropic_run(cases_file, monkeypatch, prompt_cache=True)
+    run = report_run(store, run_id)
+    price = Config().price_of("claude-sonnet-4-5")
+    for t in run.trials:
+        fresh = t.input_tokens - t.cached_tokens - t.cache_write_tokens
+        by_hand = (fresh * 3.0 + t.cached_tokens * 0.3 + t.cache_write_tokens * 3.75 + t.output_tokens * 15.0) / 1e6
+        assert t.cost_usd == pytest.approx(by_hand) and price.cached_input == 0.3
+    assert any(t.cached_tokens for t in run.trials) and any(t.cache_write_tokens for t in run.trials)
+    out = io.StringIO()
+    render_terminal(run, Console(file=out, width=200))
+    assert "cached in" in out.getvalue()
