@@ -50,8 +50,8 @@ def test_eval_through_the_embedded_model(tiny_cases: Path) -> None:
     for t in trials:
         assert t.status == "answered", t.error
         c = t.completion
-        assert c["provider"] == "local" and c["output_tokens"] > 0 and c["input_tokens"] > 0
-        assert c["model"] == "smollm2-135m-instruct-q4_1"  # the served model's id, not the alias
+        assert c.provider == "local" and c.output_tokens > 0 and c.input_tokens > 0
+        assert c.model == "smollm2-135m-instruct-q4_1"  # the served model's id, not the alias
         assert t.grade is not None and t.grade.score.verdict in ("pass", "fail")
         names = [r.name for r in t.grade.results]
         assert names[0] == "markers"
