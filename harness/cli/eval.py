@@ -32,6 +32,10 @@ def eval_options(skill_dir: Path, *, cases: Path | None, models: list[str], runs
     from harness.models.registry import default_model
     from harness.workflows.evaluate import EvalOptions
 
+    from harness.common.paths import shipped_path
+
+    skill_dir = shipped_path(skill_dir, "skills")  # skills/NAME: a shipped skill when there is no such folder here
+    cases = shipped_path(cases, "cases") if cases is not None else None
     if not (skill_dir / "SKILL.md").is_file():
         raise UserError(f"{skill_dir}: no SKILL.md (not an Agent Skills folder)")
     if cases is None:
@@ -43,7 +47,8 @@ def eval_options(skill_dir: Path, *, cases: Path | None, models: list[str], runs
 
 
 def eval_cmd(
-    skill_dir: Path = typer.Argument(None, help="Agent Skills folder (with SKILL.md). Not needed with --resume."),
+    skill_dir: Path = typer.Argument(None, help="Agent Skills folder (with SKILL.md); skills/NAME names a shipped "
+                                     "skill where no such folder exists here. Not needed with --resume."),
     cases: Path = typer.Option(None, "--cases", "-c", "--tests", "-t", help="Case file (upskill JSON, plus "
                                "kernel blocks; -t/--tests is upskill's spelling). Default: SKILL_DIR/skill_meta.json's "
                                "tests (as upskill), else SKILL_DIR/cases.json, else cases/<skill name>.json."),

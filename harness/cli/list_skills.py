@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
 
 def list_cmd(
     skills_dir: Path = typer.Option(Path("skills"), "--dir", "-d", help="The folder holding skill folders "
-                                    "(upskill's -d)."),
+                                    "(upskill's -d); default ./skills, else the skills kernelgrade ships."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Every file of each skill: references/, "
                                  "scripts/, and its tests (skill_meta.json)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per skill on stdout."),
@@ -31,6 +31,10 @@ def list_cmd(
     from harness.inputs.skill_meta import read_skill_meta
     from harness.inputs.skills import load_skill
 
+    if not skills_dir.is_dir() and skills_dir == Path("skills"):
+        from harness.common.paths import asset_dir
+
+        skills_dir = asset_dir("skills")  # no skills/ here: the skills kernelgrade ships
     if not skills_dir.is_dir():
         raise UserError(f"{skills_dir}: no such folder (--dir)")
     rows = []

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from harness.common.errors import UserError
-from harness.common.paths import repo_root
+from harness.common.paths import asset_dir
 from sandbox.programs.child_common import import_by_path
 
 REQUIRED = ("API", "reference", "make_inputs", "SHAPES", "DTYPES", "bytes_moved", "flops")
@@ -24,7 +24,8 @@ DEFAULT_TOLERANCE = {"float32": (1e-4, 1e-4), "float64": (1e-7, 1e-7),
 
 
 def reference_dir() -> Path:
-    return repo_root() / "kernels_reference"
+    """kernels_reference/ (the checkout's, or the copy an installed kernelgrade ships)."""
+    return asset_dir("kernels_reference")
 
 
 def op_reference_path(op: str) -> Path:

@@ -33,7 +33,7 @@ from typing import Any
 
 from harness.common.config import load_config
 from harness.common.errors import UserError
-from harness.common.paths import repo_root
+from harness.common.paths import asset_dir
 from harness.inputs.cases import Case, load_cases, parse_cases
 from harness.inputs.skills import SKILL_FILE
 from harness.models.registry import ModelSpec, check_key, make_client, resolve
@@ -185,10 +185,9 @@ def _token_counter(ctx: GenerateContext) -> None:
 def kernel_catalogue() -> dict[str, str]:
     """op -> API signature for reference ops a generated kernel case may name: ops with a
     kernels_reference/<op>/reference.py, signatures as the shipped case files spell them."""
-    root = repo_root()
-    ops = {p.parent.name for p in (root / "kernels_reference").glob("*/reference.py")}
+    ops = {p.parent.name for p in asset_dir("kernels_reference").glob("*/reference.py")}
     found: dict[str, str] = {}
-    for path in sorted((root / "cases").glob("*.json")):
+    for path in sorted(asset_dir("cases").glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
