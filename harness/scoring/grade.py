@@ -46,7 +46,7 @@ def _with_dependencies(required: list[str]) -> list[str]:
 
 
 def run_checks(ctx: CheckContext, names: list[str]) -> list[CheckResult]:
-    """Run `names` in order; skip above the level and after a failed dependency."""
+    """Run `names` in order; skip above the level and after a dependency that did not pass."""
     results: list[CheckResult] = []
     for name in names:
         if not in_level(name, ctx.level):
@@ -55,7 +55,11 @@ def run_checks(ctx: CheckContext, names: list[str]) -> list[CheckResult]:
             blocker = next((d for d in DEPENDS.get(name, ())
                             if d in ctx.prior and ctx.prior[d].status != "pass"), None)
             if blocker is not None:
-                result = CheckResult.skip(name, f"blocked by {blocker}")
+                # Blocked by a skip, it says the skip's reason (`sass: compile skipped: no CUDA
+                # kernel to compile ...`), which does not read like a failure; by a failure, no more.
+                prior = ctx.prior[blocker]
+                result = CheckResult.skip(name, f"{blocker} skipped: {prior.reason}"
+                                          if prior.status == "skip" else f"blocked by {blocker}")
             else:
                 fn = get_check(name)
                 if fn is None:

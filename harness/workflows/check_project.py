@@ -53,21 +53,9 @@ def check_project(project_dir: Path, *, level: str = "auto", device: str = "cuda
     options = GradeOptions(sandbox=sandbox, compile_timeout_s=timeout_s, reference=ref)
     ctx = CheckContext(case=None, text="", project_dir=project_dir.resolve(), level=resolved,
                        device=device, artifacts=artifacts, options=options)  # type: ignore[arg-type]
-    results = explain_blocked(run_checks(ctx, list(PROJECT_CHECKS)))
+    results = run_checks(ctx, list(PROJECT_CHECKS))
     return ProjectCheck(project=project_dir, level=resolved, device=device, reference=ref,  # type: ignore[arg-type]
                         artifacts=artifacts, results=results)
-
-
-def explain_blocked(results: list[CheckResult]) -> list[CheckResult]:
-    """A check "blocked by X" where X was skipped, not failed, says X's reason: a project with no
-    CUDA kernel shows `sass: compile skipped: no CUDA kernel to compile ...`, not a bare
-    "blocked by compile" that reads like a failure upstream. Blocks by failures stay as they are."""
-    by = {r.name: r for r in results}
-    for r in results:
-        blocker = by.get(r.reason.removeprefix("blocked by ")) if r.status == "skip" else None
-        if blocker is not None and blocker.status == "skip" and r.reason == f"blocked by {blocker.name}":
-            r.reason = f"{blocker.name} skipped: {blocker.reason}"
-    return results
 
 
 def exit_code(results: list[CheckResult], *, strict: bool) -> int:
@@ -110,4 +98,4 @@ def junit_xml(results: list[CheckResult], *, project: str, level: str, device: s
     return ET.ElementTree(root)
 
 
-__all__ = ["ProjectCheck", "check_project", "exit_code", "explain_blocked", "junit_xml"]
+__all__ = ["ProjectCheck", "check_project", "exit_code", "junit_xml"]

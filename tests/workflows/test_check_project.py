@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from harness.cli.main import main
-from harness.workflows.check_project import exit_code, explain_blocked
+import harness.scoring.grade
+from harness.checks.base import CheckContext
+from harness.scoring.grade import run_checks
+from harness.workflows.check_project import exit_code
 from harness.common.paths import repo_root
 from harness.common.results import CheckResult
 from harness.build.toolchain import find_nvcc, torch_info
@@ -154,15 +157,27 @@ def test_exit_code_rules():
     assert exit_code([ok, err], strict=False) == 3
 
 
-def test_a_check_blocked_by_a_skip_says_why_and_one_blocked_by_a_failure_does_not():
-    skipped = [CheckResult.skip("compile", "no CUDA kernel to compile: a [torch-noarch] project"),
-               CheckResult.skip("sass", "blocked by compile"), CheckResult.skip("run", "level compile")]
-    assert [r.reason for r in explain_blocked(skipped)] == [
-        "no CUDA kernel to compile: a [torch-noarch] project",
-        "compile skipped: no CUDA kernel to compile: a [torch-noarch] project", "level compile"]
-    failed = [CheckResult(name="compile", status="fail", reason="x.cu:3: error"), CheckResult.skip("sass", "blocked by compile")]
-    assert explain_blocked(failed)[1].reason == "blocked by compile"
-    assert exit_code(skipped, strict=False) == 0 and exit_code(skipped, strict=True) == 1
+def _run_with(monkeypatch, tmp_path, outcomes: dict[str, CheckResult]) -> dict[str, CheckResult]:
+    """run_checks over the project checks, each check answering what `outcomes` says (pass if
+    not named); any check that runs although blocked shows as a pass it should not have."""
+    monkeypatch.setattr(harness.scoring.grade, "get_check",
+                        lambda name: lambda ctx: outcomes.get(name, CheckResult(name=name, status="pass")))
+    ctx = CheckContext(case=None, text="", project_dir=tmp_path, level="run", device="cuda", artifacts=tmp_path)
+    return {r.name: r for r in run_checks(ctx, ["build_toml", "scan", "compile", "sass", "run", "speedup"])}
+
+
+def test_a_check_blocked_by_a_skip_says_why_and_one_blocked_by_a_failure_does_not(monkeypatch, tmp_path):
+    no_cuda = "no CUDA kernel to compile: a [torch-noarch] project"
+    by = _run_with(monkeypatch, tmp_path, {"compile": CheckResult.skip("compile", no_cuda)})
+    assert by["sass"].status == "skip" and by["sass"].reason == f"compile skipped: {no_cuda}"
+    assert by["run"].reason == f"compile skipped: {no_cuda}"
+    assert by["speedup"].reason == f"run skipped: compile skipped: {no_cuda}"
+    results = list(by.values())
+    assert exit_code(results, strict=False) == 0 and exit_code(results, strict=True) == 1
+
+    failed = _run_with(monkeypatch, tmp_path, {"compile": CheckResult(name="compile", status="fail", reason="x.cu:3: error")})
+    assert failed["sass"].reason == "blocked by compile" and failed["run"].reason == "blocked by compile"
+    assert failed["speedup"].reason == "run skipped: blocked by compile"
 
 
 @needs_nvcc
