@@ -9,7 +9,7 @@
 #   KG_SYSTEM_SITE=1   let .venv see the system's packages (GPU hosts with torch preinstalled)
 #   KG_WHEELHOUSE=DIR  offline: install from DIR only (made by scripts/wheelhouse.py for a GPU
 #                 node with no network); skips system packages; extras default to dev
-#   KG_EXTRAS     extras to install (default dev,sass,local,inspect)
+#   KG_EXTRAS     extras to install (default dev,sass,local,inspect,ray)
 #
 #   --cuda-torch  also make .venv-cuda: a CUDA build of torch (KG_CUDA_TORCH, default
 #                 torch==2.14.1, built for CUDA 13.0 like this machine's nvcc) with kernelgrade,
@@ -71,7 +71,7 @@ fi
 
 # Reinstall only when pyproject.toml or the extras changed since the last successful install.
 stamp=.venv/.kernelgrade-installed
-extras=${KG_EXTRAS:-$([[ -n "${KG_WHEELHOUSE:-}" ]] && echo dev || echo dev,sass,local,inspect)}
+extras=${KG_EXTRAS:-$([[ -n "${KG_WHEELHOUSE:-}" ]] && echo dev || echo dev,sass,local,inspect,ray)}
 want=$(cat pyproject.toml setup.py <(echo "$extras") | sha256sum | cut -d' ' -f1)
 if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
   note=""; [[ $extras == *local* ]] && note=" (llama-cpp-python builds from source: ~4 min on 2 cores)"
