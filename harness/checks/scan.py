@@ -94,7 +94,8 @@ def replaced_names(ctx: CheckContext) -> tuple[list[str], str]:
     try:
         # As the run check finds it; a reference.py in a model's answer is never used.
         ref = resolve_reference_path(explicit=ctx.options.reference, op=op,
-                                     project_dir=ctx.project_dir if ctx.case is None else None)
+                                     project_dir=ctx.project_dir if ctx.case is None else None,
+                                     case_reference=spec.reference if spec is not None else None)
     except UserError:
         ref = None  # a case op without kernels_reference/<op>: the case's names still apply
     names.extend(_reference_names(ref))

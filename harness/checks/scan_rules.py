@@ -206,8 +206,13 @@ def replaced_rules(names: list[str]) -> list[Rule]:
         return []
     alt = "(?:" + "|".join(_loose(b) for b in bases) + ")"
     rules = [
-        Rule("torch_op", "py", "error", rf"^(call|ref) (?!\.)(?!self\.)(?!torch\.ops\.(?!aten\.))\S*\.{alt}$",
-             _REPLACED_REASON),
+        # A module class (torch.nn.Linear: what holds the weights) is not the op `linear`.
+        Rule("torch_op", "py", "error", rf"^(call|ref) (?!\.)(?!self\.)(?!torch\.ops\.(?!aten\.))"
+             rf"(?!torch\.nn\.(?:\w+\.)*[A-Z]\w*$)\S*\.{alt}$", _REPLACED_REASON),
+        # ... but a stateless one (torch.nn.Softmax()(x)) may be the op itself: a warning, and the
+        # run check's trace of the ops the candidate calls decides.
+        Rule("torch_op", "py", "warning", rf"^(call|ref) torch\.nn\.(?:\w+\.)*(?=[A-Z]){alt}$",
+             "uses the module class of the op it replaces (the run check traces whether it computes with it)"),
         Rule("torch_op", "py", "error", rf"^(string|arg \S+) aten::{alt}(\.\w+)?$", _REPLACED_REASON),
         Rule("torch_op", "cpp", "error", rf"\b(?:at|torch|aten|c10)::(?:\w+::)*{alt}\b", _REPLACED_REASON,
              strings=True),

@@ -437,3 +437,48 @@ def test_math_functions_are_not_tensor_methods(tmp_path):
     assert not any("pytorch_compute" in f.reason for f in result.findings), result.findings
     tensor = _scan(_project(tmp_path / "q", py=HONEST_PY + "\ndef g(x):\n    return x.log()\n"))
     assert any("pytorch_compute" in f.reason for f in tensor.findings)
+
+
+MODULE_CLASS_PY = [
+    "import torch\nclass Holder(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.lin = torch.nn.Linear(4, 4)\n",
+    "from torch import nn\nHOLDER = nn.Linear(4, 4)\n",
+    "from torch.nn import Linear\ndef holder(n):\n    return isinstance(n, Linear)\n",
+]
+
+
+@pytest.mark.parametrize("source", MODULE_CLASS_PY)
+def test_a_module_class_is_not_the_replaced_op(tmp_path, source):
+    """KernelBench answers keep `nn.Linear` to hold the weights they pass to their own kernel:
+    the module class is not the op `linear` (its functional form and aten op still are)."""
+    case = Case.model_validate({"input": "x", "kernel": {"op": "linear", "api": "linear(x, weight, bias)"}})
+    result = _scan(_project(tmp_path / "p", py=HONEST_PY + source), case=case)
+    assert "torch_op" not in _families(result, "error"), result.findings
+    for cheat in ("import torch\ndef g(x, w):\n    return torch.nn.functional.linear(x, w)\n",
+                  "import torch\ndef g(x, w):\n    return torch.ops.aten.linear(x, w)\n"):
+        caught = _scan(_project(tmp_path / f"c{len(cheat)}", py=HONEST_PY + source + cheat), case=case)
+        assert caught.status == "fail" and "torch_op" in _families(caught, "error"), caught.findings
+
+
+def test_a_stateless_module_of_the_replaced_op_is_a_warning(tmp_path):
+    """`torch.nn.Softmax(dim=-1)(x)` in a softmax answer is not an error for the static scan (the
+    class alone cannot tell holding weights from computing) but it is not silent either."""
+    case = Case.model_validate({"input": "x", "kernel": {"op": "softmax", "api": "softmax(x)"}})
+    source = "import torch\ndef g(x):\n    return torch.nn.Softmax(dim=-1)(x)\n"
+    result = _scan(_project(tmp_path / "p", py=HONEST_PY + source), case=case)
+    assert result.status == "pass"
+    assert any(f.severity == "warning" and "module class of the op it replaces" in f.reason
+               for f in result.findings), result.findings
+
+
+def test_the_case_s_own_reference_names_the_replaced_op(tmp_path):
+    """A case with its own reference file (KernelSpec.reference, as import-kernelbench writes)
+    gives the scan its TORCH_OPS even when the check is called without options.reference."""
+    ref = tmp_path / "kb_ref.py"
+    ref.write_text('API = "kb_gelu(x)"\nTORCH_OPS = ["aten::gelu"]\n')
+    case = Case.model_validate({"input": "x", "kernel": {"op": "kb_gelu", "api": "kb_gelu(x)",
+                                                         "reference": str(ref)}})
+    source = "import torch\ndef g(x):\n    return torch.nn.functional.gelu(x)\n"
+    result = _scan(_project(tmp_path / "p", py=HONEST_PY + source), case=case)
+    assert result.metrics["replaced_from"] == str(ref)
+    assert result.status == "fail" and "torch_op" in _families(result, "error"), result.findings
