@@ -11,7 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from harness.report import svg, terminal
+from harness.report import roofline, svg, terminal
 from harness.report.agent_summary import shown_turns
 from harness.report.model import ReportRun, ReportTrial
 from harness.report.summary import RATE_COLUMNS, Summary, speedup_of, summarize
@@ -25,7 +25,8 @@ def _env() -> Environment:
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=terminal.fmt_pct, rate=terminal.fmt_rate, tokens=terminal.fmt_tokens,
                        cost=terminal.fmt_cost, speedup=terminal.fmt_speedup, device=terminal.device_label,
-                       pass_at_k=terminal.fmt_pass_at_k, fast=terminal.fmt_fast)
+                       pass_at_k=terminal.fmt_pass_at_k, fast=terminal.fmt_fast,
+                       roofline_rate=roofline.fmt_rate, limits=roofline.limits_line, count=roofline.fmt_count)
     return env
 
 

@@ -22,6 +22,7 @@ from harness.kernelbench import metrics as kb_metrics
 from harness.report import stats
 from harness.report.agent_summary import AgentArmSummary, summarize_agent
 from harness.report.model import ARMS, Arm, ReportRun, ReportTrial
+from harness.report.roofline import RooflineDevice, roofline_by_device
 from harness.common.results import CheckResult
 from harness.common.check_table import CHECK_LEVEL
 from harness.scoring.verdict import in_level
@@ -158,6 +159,8 @@ class Summary(BaseModel):
     """Trial errors and check errors, never folded into failures."""
     agent: list[AgentArmSummary] = Field(default_factory=list)
     """Agent runs: turns, tool calls, pass@turn, skill reads per model and arm (empty one-shot)."""
+    roofline: list[RooflineDevice] = Field(default_factory=list)
+    """Per device timed on: its limits and each timed kernel's roofline figures (never pooled)."""
 
     def arm(self, model: str, arm: Arm) -> ArmSummary | None:
         return next((a for a in self.arms if a.model == model and a.arm == arm), None)
@@ -395,7 +398,8 @@ def summarize(run: ReportRun, *, n_boot: int = N_BOOT, seed: int = 0) -> Summary
                                    n_boot=n_boot, seed=seed))
     skipped, errors = _skips_and_errors(run)
     return Summary(run_id=run.run_id, level=run.level, device=run.device, arms=arms,
-                   lifts=lifts, pareto=pareto(arms), skipped=skipped, errors=errors, agent=summarize_agent(run))
+                   lifts=lifts, pareto=pareto(arms), skipped=skipped, errors=errors, agent=summarize_agent(run),
+                   roofline=roofline_by_device(run))
 
 
 def check_gates(summary: Summary, fail_under: float | None = None,

@@ -13,6 +13,7 @@ from rich.table import Table
 from harness.report.compare import CompareResult
 from harness.report.fit import print_table
 from harness.report.model import GenerateRunView, ReportRun
+from harness.report.roofline import render_roofline
 from harness.report.summary import (
     RATE_COLUMNS, UPSKILL_RULE_LABEL, ArmSummary, Rate, SpeedupSummary, Summary, summarize,
 )
@@ -166,6 +167,7 @@ def render_summary(run: ReportRun, summary: Summary, console: Console) -> None:
         render_agent_summary(summary.agent, console)
     if has_kernel_figures(summary):
         print_table(console, kernel_table(summary))
+    render_roofline(summary.roofline, console)
     if summary.lifts:
         print_table(console, lift_table(summary))
     if summary.pareto:
