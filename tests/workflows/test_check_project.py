@@ -216,3 +216,14 @@ def test_eval_grading_runs_compile_and_sass_on_an_answer(tmp_path):
     assert by["compile"].status == "pass", by["compile"].reason
     assert by["sass"].status == "fail" and "empty kernel body on sm_90" in by["sass"].reason
     assert grade.score.verdict == "fail"
+
+
+@needs_nvcc
+def test_run_on_cpu_without_a_cpu_kernel_is_one_line_and_exit_2(capsys):
+    """Issue 19 item 9: a CUDA-only project asked to run on the CPU is the user's error (exit 2,
+    one line), not an internal error (3) in the table."""
+    project = repo_root() / "tests" / "fixtures" / "projects" / "compat" / "cxx_flags_canary"
+    assert main(["check", str(project), "--level", "run", "--device", "cpu", "--op", "rmsnorm"]) == 2
+    captured = capsys.readouterr()
+    err = " ".join(captured.err.split())
+    assert "no CPU kernel in build.toml" in err and "internal error" not in err + captured.out
