@@ -114,3 +114,19 @@ def test_cuda_probe_on_the_device(tmp_path, monkeypatch):
     assert lim.bandwidth.value >= lim.bandwidth.measured
     if lim.part is not None:  # a measured copy within reach of the datasheet peak
         assert 0.3 * lim.bandwidth.table < lim.bandwidth.measured < 1.2 * lim.bandwidth.table
+
+
+def test_stale_cpu_entry_is_measured_again_and_the_larger_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERNELGRADE_HOME", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    key = dev.cpu_key(dev.cpu_model(), 2)
+    path = tmp_path / "limits" / f"{key}.json"
+    path.parent.mkdir(parents=True)
+    calls = []
+    monkeypatch.setattr(dev, "run_probe", lambda *a, **k: calls.append(a) or {"copy_bytes_per_s": 5e10, "threads": 2})
+    path.write_text(json.dumps({"copy_bytes_per_s": 9e10, "threads": 2, "checked_at": "2020-01-01T00:00:00+00:00"}))
+    assert dev.measure_cpu_limits().bandwidth.value == 9e10 and len(calls) == 1  # stale: asked again, old one larger
+    assert dev.measure_cpu_limits().bandwidth.value == 9e10 and len(calls) == 1  # fresh now: not asked
+    path.write_text(json.dumps({"copy_bytes_per_s": 1e10, "threads": 2, "checked_at": "2020-01-01T00:00:00+00:00"}))
+    assert dev.measure_cpu_limits().bandwidth.value == 5e10 and len(calls) == 2
+    assert json.loads(path.read_text())["copy_bytes_per_s"] == 5e10
