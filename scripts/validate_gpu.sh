@@ -5,8 +5,10 @@
 #   scripts/validate_gpu.sh [REPORT.md]   # default: validation-<UTC date>.md
 #
 # Records device (nvidia-smi), date, git commit and versions, then:
+#   0. benchmarks/limits.py: the part as identified in the table of sm_90 parts, its measured copy
+#      bandwidth and dense BF16 matmul, the limits the floor and the roofline use (issue 22);
 #   1. kernelgrade check kernels_reference/<op> --level run --device cuda --json, for every reference op
-#      (correctness, speedup, % of H100 bandwidth);
+#      (correctness, speedup, % of the device's bandwidth limit, the device it was measured on);
 #   2. every project in kernels_reference/cheats/: it must fail with the reason in its EXPECTED.txt
 #      (run with --device cuda when its build.toml has a CUDA kernel, else --device cpu);
 #   3. pytest -m gpu;
@@ -66,8 +68,8 @@ mode, files = sys.argv[1], sys.argv[2:]
 def fmt(v, spec):
     return "" if v is None else format(v, spec)
 if mode == "ops":
-    print("| op | exit | checks | max_abs_err | speedup | ours us | reference us | % of H100 BW | GFLOP/s | first problem |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| op | exit | checks | max_abs_err | speedup | ours us | reference us | % of BW limit | limit GB/s (basis) | device | GFLOP/s | first problem |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 else:
     print("| cheat | device | expected reason | exit | run | caught | run reason |")
     print("|---|---|---|---|---|---|---|")
@@ -88,7 +90,8 @@ for f in files:
         print(f"| {path.stem} | {out['exit_code']} | {checks} | {fmt(run.get('max_abs_err'), '.3g')} | "
               f"{fmt(sp.get('speedup'), '.2f')} | {fmt(sp.get('candidate_median_us'), '.2f')} | "
               f"{fmt(sp.get('reference_median_us'), '.2f')} | {fmt(bw and 100 * bw, '.1f')} | "
-              f"{fmt(sp.get('gflops'), '.4g')} | {bad[:200]} |")
+              f"{fmt(sp.get('bandwidth_limit_gbs'), '.0f')} ({sp.get('bandwidth_limit_basis') or 'H100 constant'}) | "
+              f"{sp.get('limits_device') or ''} | {fmt(sp.get('gflops'), '.4g')} | {bad[:200]} |")
     else:
         name = path.stem.removeprefix("cheat-")
         expected = [ln for ln in (Path("kernels_reference/cheats") / name / "EXPECTED.txt").read_text().splitlines() if ln.strip() and not ln.startswith("check:")][-1].strip()
@@ -104,6 +107,16 @@ for f in files:
               f"{('yes (scan)' if by_scan else 'yes') if caught else 'NO'} | {shown[:200]} |")
 PY
 }
+
+say ""
+say "## 0. Limits of this device (benchmarks/limits.py)"
+echo "[validate] limits" >&2
+"$py" benchmarks/limits.py --repeats 3 --json "$raw/limits.json" >"$raw/limits.txt" 2>&1
+rc=$?
+[[ $rc == 0 ]] || failed+=("limits (exit $rc)")
+say '```'
+say "$(cat "$raw/limits.txt")"
+say '```'
 
 say ""
 say "## 1. Reference ops: kernelgrade check --level run --device cuda"
