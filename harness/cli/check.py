@@ -72,6 +72,11 @@ def check(
     reference: Path = typer.Option(None, "--reference", help="A reference.py (API, reference, make_inputs, ...)."),
     sandbox: str = typer.Option("auto", "--sandbox", help="auto | local | bwrap | container, for the project's code."),
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds per compile."),
+    executor: str = typer.Option("local", "--executor", help="local | ray: where the checks run (ray: on a node of "
+                                 "the cluster, the project's files sent as content; see docs/scale.md)."),
+    ray_address: str = typer.Option("auto", "--ray-address", help="--executor ray: auto or ray://HOST:PORT."),
+    gpus: str = typer.Option(None, "--gpus", help="--executor local: the GPU to run on (CUDA_VISIBLE_DEVICES name)."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="The content cache; per node unless shared."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     junit: Path = typer.Option(None, "--junit", help="Write JUnit XML here (one testcase per check)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when any check was skipped."),
@@ -84,11 +89,17 @@ def check(
     CUDA kernel is 0, its compile skip said plainly); 1 a check failed (or, with --strict, was
     skipped); 2 usage error; 3 internal error.
     """
+    from harness.executors import ExecutorSettings
     from harness.workflows.check_project import check_project, exit_code, junit_xml
 
+    if executor not in ("local", "ray"):
+        raise typer.BadParameter(f"{executor!r}: local or ray", param_hint="--executor")
     level_note = " (auto)" if level == "auto" else ""
+    # One project: the local default is today's in-process checks; the executor only when asked for.
+    settings = None if (executor, gpus, cache_dir) == ("local", None, None) else ExecutorSettings(
+        executor=executor, ray_address=ray_address, gpus=gpus, cache_dir=cache_dir)  # type: ignore[arg-type]
     found = check_project(project_dir, level=level, device=device, op=op, reference=reference,
-                          sandbox=sandbox, timeout_s=timeout)
+                          sandbox=sandbox, timeout_s=timeout, executor=settings)
     results, resolved, ref, artifacts = found.results, found.level, found.reference, found.artifacts
     code = exit_code(results, strict=strict)
     if junit is not None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import typer
 
 from harness.cli.options import (
-    CSV_HELP, DEVICE_HELP, JSON_HELP, LEVEL_HELP, SANDBOX_HELP, AnswerFormatChoice, DeviceChoice, LevelChoice,
-    SandboxChoice,
+    CACHE_DIR_HELP, CSV_HELP, DEVICE_HELP, EXECUTOR_HELP, GPUS_HELP, JSON_HELP, LEVEL_HELP, RAY_ADDRESS_HELP,
+    SANDBOX_HELP, AnswerFormatChoice, DeviceChoice, ExecutorChoice, LevelChoice, SandboxChoice,
 )
 from harness.common.errors import UserError
 from harness.prompts.agent import SkillDelivery
@@ -70,6 +70,10 @@ def eval_cmd(
     level: LevelChoice = typer.Option("auto", "--level", help=LEVEL_HELP),
     device: DeviceChoice = typer.Option("cuda", "--device", help=DEVICE_HELP),
     sandbox: SandboxChoice = typer.Option("auto", "--sandbox", help=SANDBOX_HELP),
+    executor: ExecutorChoice = typer.Option("local", "--executor", help=EXECUTOR_HELP + " Model calls stay here."),
+    ray_address: str = typer.Option("auto", "--ray-address", help=RAY_ADDRESS_HELP),
+    gpus: str = typer.Option(None, "--gpus", help=GPUS_HELP),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help=CACHE_DIR_HELP),
     answer_format: AnswerFormatChoice = typer.Option(
         "kernel-builder", "--answer-format", help="How kernel answers are written: a kernel-builder project, "
         "or (imported KernelBench cases, one-shot) KernelBench's ModelNew with load_inline, adapted to a "
@@ -118,6 +122,7 @@ def eval_cmd(
     graded (all errored); 5 stopped by --max-cost (resume it).
     """
     from harness.cli.render import err_console, progress_bar, report_and_gate
+    from harness.executors import ExecutorSettings
     from harness.workflows.evaluate import execute, start_eval
     from harness.store.db import Store
 
@@ -149,7 +154,8 @@ def eval_cmd(
     stops: list[str] = []
     try:
         with progress_bar("trials", quiet=quiet, stops=stops) as progress:
-            status = execute(run_id, store, progress)
+            status = execute(run_id, store, progress, executor=ExecutorSettings(
+                executor=executor, ray_address=ray_address, gpus=gpus, cache_dir=cache_dir))
     except KeyboardInterrupt:
         err_console.print(f"interrupted: answers so far are stored; resume with: kernelgrade eval --resume {run_id}")
         raise

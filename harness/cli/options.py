@@ -23,6 +23,12 @@ DEVICE_HELP = "Where run checks execute. CPU figures are labelled CPU and never 
 SANDBOX_HELP = "Containment for model-written code (auto picks the strongest available)."
 JSON_HELP = "JSON on stdout; --json FILE.json (or --json=FILE) writes it to FILE and still prints the table."
 CSV_HELP = "CSV, one row per trial, on stdout; --csv FILE.csv (or --csv=FILE) writes FILE."
+ExecutorChoice = Literal["local", "ray"]
+EXECUTOR_HELP = ("Where grading runs: local (this machine, one run at a time per GPU) or ray (a Ray cluster's "
+                 "nodes, see docs/scale.md; needs the [ray] extra).")
+RAY_ADDRESS_HELP = "--executor ray: auto (the cluster this machine belongs to) or ray://HOST:PORT."
+GPUS_HELP = "--executor local: GPUs to use, as CUDA_VISIBLE_DEVICES names them (0,1,...); default every visible one."
+CACHE_DIR_HELP = "The content cache (compiles, references); per node unless this points at a shared folder."
 
 #: Options whose value is optional: bare means stdout ("-"); a value must end with this suffix.
 OPTIONAL_VALUE = {"--json": ".json", "--csv": ".csv"}
@@ -81,6 +87,7 @@ def polish_help(command) -> None:
             polish_help(sub)
 
 
-__all__ = ["AnswerFormatChoice", "CSV_HELP", "DEVICE_HELP", "DeviceChoice", "JSON_HELP", "LEVEL_HELP",
+__all__ = ["AnswerFormatChoice", "CACHE_DIR_HELP", "CSV_HELP", "DEVICE_HELP", "DeviceChoice", "EXECUTOR_HELP",
+           "ExecutorChoice", "GPUS_HELP", "JSON_HELP", "RAY_ADDRESS_HELP", "LEVEL_HELP",
            "LevelChoice", "SANDBOX_HELP", "STDOUT", "SandboxChoice", "leaf_command", "optional_values",
            "polish_help"]

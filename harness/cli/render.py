@@ -27,9 +27,10 @@ def progress_bar(label: str, *, quiet: bool = False, stops: list[str] | None = N
     # Off a terminal (a CI log) no bar is drawn: one plain line at the end says what happened.
     plain = not quiet and not err_console.is_terminal
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
+                   TextColumn("{task.fields[last]}"), TimeElapsedColumn(), TextColumn("{task.fields[where]}"),
                    console=err_console, disable=quiet or plain, transient=False)
-    task = bar.add_task(label, total=None, last="")
+    task = bar.add_task(label, total=None, last="", where="")
+    where = {"line": ""}
     counts: dict[str, int] = {}
 
     def on_start(total: int) -> None:
@@ -40,14 +41,24 @@ def progress_bar(label: str, *, quiet: bool = False, stops: list[str] | None = N
         summary = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
         bar.update(task, advance=1, last=summary)
 
+    def on_status(line: str) -> None:
+        """The executor's nodes and tasks in flight (harness.executors.base.ExecutorStatus.line)."""
+        where["line"] = line
+        bar.update(task, where=line)
+
+    def on_note(line: str) -> None:
+        if not quiet:
+            err_console.print(line, highlight=False, markup=False)
+
     start = time.monotonic()
     with bar:
         yield RunProgress(on_start=on_start, on_trial=on_trial,
-                          on_stop=(stops.append if stops is not None else lambda reason: None))
+                          on_stop=(stops.append if stops is not None else lambda reason: None),
+                          on_status=on_status, on_note=on_note)
     if plain:
         summary = " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing to do"
-        err_console.print(f"{label}: {sum(counts.values())} done, {summary} ({time.monotonic() - start:.1f} s)",
-                          highlight=False)
+        err_console.print(f"{label}: {sum(counts.values())} done, {summary} ({time.monotonic() - start:.1f} s)"
+                          + (f"; {where['line']}" if where["line"].startswith("ray") else ""), highlight=False, markup=False)
 
 
 def emit(text: str, target: str | None, *, what: str) -> None:

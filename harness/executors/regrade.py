@@ -80,7 +80,8 @@ class RegradeResult:
 def regrade(store: Store, run_id: str, executor: Executor, *, level: str, device: str,
             options: GradeOptions | None = None, resume: bool = False, grade_kwargs: dict | None = None,
             on_start: Callable[[int], None] = lambda total: None,
-            on_trial: Callable[[TrialRecord, str], None] = lambda trial, verdict: None) -> RegradeResult:
+            on_trial: Callable[[TrialRecord, str], None] = lambda trial, verdict: None,
+            on_outcome: Callable[[GradeOutcome], None] = lambda outcome: None) -> RegradeResult:
     """Grade every answered one-shot trial of the run through `executor` (agent trials are the
     caller's: their workspace lives in the store's steps)."""
     from harness.store.provenance import kernelgrade_version
@@ -109,6 +110,7 @@ def regrade(store: Store, run_id: str, executor: Executor, *, level: str, device
             result.failed[outcome.key] = outcome.failure or "failed"
         else:
             result.graded += 1
+        on_outcome(outcome)
         on_trial(trial, verdict)
     return result
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -30,6 +31,9 @@ class Grade(BaseModel):
     device: Device
     extraction: list[Finding] = []
     """Findings from extracting files out of the answer (rejected paths, limits)."""
+    where: dict[str, Any] = {}
+    """Where it was graded (harness.executors: executor, node, GPU and its name, driver, torch,
+    nvcc, and each step's node); empty for grades made before executors recorded it."""
 
 
 def _with_dependencies(required: list[str]) -> list[str]:

@@ -11,12 +11,16 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from harness.common.check_table import PROJECT_CHECKS
 from harness.common.errors import UserError
 from harness.common.results import CheckResult, Device, Level
+
+if TYPE_CHECKING:
+    from harness.executors import ExecutorSettings
 
 
 class ProjectCheck(BaseModel):
@@ -31,8 +35,11 @@ class ProjectCheck(BaseModel):
 
 
 def check_project(project_dir: Path, *, level: str = "auto", device: str = "cuda", op: str | None = None,
-                  reference: Path | None = None, sandbox: str = "auto", timeout_s: float = 600.0) -> ProjectCheck:
-    """Every project check within `level` (resolved as DESIGN.md "Levels" says) on `project_dir`."""
+                  reference: Path | None = None, sandbox: str = "auto", timeout_s: float = 600.0,
+                  executor: "ExecutorSettings | None" = None) -> ProjectCheck:
+    """Every project check within `level` (resolved as DESIGN.md "Levels" says) on `project_dir`.
+    With `executor`, the checks run as one task of it (harness.workflows.scale.check_through):
+    on Ray the project's files travel to a node, locally `--gpus` pins the run to a GPU."""
     from harness.checks import GradeOptions
     from harness.checks.base import CheckContext
     from harness.checks.levels import resolve_level
@@ -45,12 +52,19 @@ def check_project(project_dir: Path, *, level: str = "auto", device: str = "cuda
         raise UserError(f"{project_dir}: no such project folder")
     if not (project_dir / "build.toml").is_file():
         raise UserError(f"{project_dir}: no build.toml (not a kernel-builder project)")
-    resolved = resolve_level(level, device)  # type: ignore[arg-type]
+    resolved = resolve_level(level, device) if executor is None else level  # type: ignore[arg-type]
     ref = resolve_reference_path(explicit=reference, op=op, project_dir=project_dir)
     ref = ref.resolve() if ref is not None else None
     run_id = f"check-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     artifacts = artifacts_dir(run_id)
     options = GradeOptions(sandbox=sandbox, compile_timeout_s=timeout_s, reference=ref)
+    if executor is not None:
+        from harness.workflows.scale import check_through
+
+        results, resolved = check_through(executor, project_dir, level=level, device=device, options=options,
+                                          artifacts=artifacts)
+        return ProjectCheck(project=project_dir, level=resolved, device=device, reference=ref,  # type: ignore[arg-type]
+                            artifacts=artifacts, results=results)
     ctx = CheckContext(case=None, text="", project_dir=project_dir.resolve(), level=resolved,
                        device=device, artifacts=artifacts, options=options)  # type: ignore[arg-type]
     results = run_checks(ctx, list(PROJECT_CHECKS))

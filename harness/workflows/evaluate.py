@@ -13,7 +13,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from pydantic import BaseModel
 
@@ -31,6 +31,9 @@ from harness.store.db import Store, TrialRecord, now
 from harness.store.provenance import environment, kernelgrade_version
 from harness.workflows.agent_eval import (check_agent_options, check_tool_support, do_agent_trial, mode_fields,
                                           rescore_agent_trial, run_mode)
+
+if TYPE_CHECKING:
+    from harness.executors import ExecutorSettings
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,10 @@ class Progress:
     on_trial: Callable[[TrialRecord, str], None] = lambda trial, outcome: None
     on_stop: Callable[[str], None] = lambda reason: None
     """Called once when the run stops early (--max-cost), with why."""
+    on_status: Callable[[str], None] = lambda line: None
+    """The executor's nodes and tasks in flight, refreshed while grading (harness.workflows.scale)."""
+    on_note: Callable[[str], None] = lambda line: None
+    """A line worth showing once: the executor's nodes, those left out and why."""
 
 
 @dataclass
@@ -188,7 +195,12 @@ def start_eval(opts: EvalOptions, store: Store) -> str:
 
 
 def _grade_and_store(store: Store, trial: TrialRecord, case: Case, text: str, *, level: str,
-                     device: str, sandbox: str, answer_format: str = "kernel-builder") -> str:
+                     device: str, sandbox: str, answer_format: str = "kernel-builder", executor=None) -> str:
+    if executor is not None:  # graded where the executor says; recorded here, by the driver
+        from harness.workflows.scale import grade_through
+
+        return grade_through(executor, store, trial, case, text, level=level, device=device, sandbox=sandbox,
+                             answer_format=answer_format)
     # A fresh folder per grading (extraction refuses to write into a used one); text-only
     # cases write nothing, so they get none (mkdir was most of a text trial's cost).
     stamp = now().replace(":", "").replace("+0000", "")
@@ -209,7 +221,7 @@ def _spend(state: _RunState, opts: EvalOptions, cost: float) -> None:
 
 
 def _do_trial(store: Store, trial: TrialRecord, case: Case, client: ModelClient, skill: dict,
-              opts: EvalOptions, level: str, config: Config, state: _RunState) -> str:
+              opts: EvalOptions, level: str, config: Config, state: _RunState, executor=None) -> str:
     """Call the model (unless answered already), store the answer, then grade it."""
     if opts.agent:
         return do_agent_trial(store, trial, case, client, skill, opts, level, config,
@@ -236,7 +248,7 @@ def _do_trial(store: Store, trial: TrialRecord, case: Case, client: ModelClient,
     else:
         text = trial.completion.text if trial.completion else ""
     return _grade_and_store(store, trial, case, text, level=level, device=opts.device, sandbox=opts.sandbox,
-                            answer_format=opts.answer_format)
+                            answer_format=opts.answer_format, executor=executor)
 
 
 def _model_limits(specs: list[ModelSpec], concurrency: int) -> dict[str, threading.Semaphore]:
@@ -257,14 +269,29 @@ def _step_model(body: str) -> str:
     return json.loads(body).get("model", "")
 
 
-def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
+def execute(run_id: str, store: Store, progress: Progress | None = None,
+            executor: "ExecutorSettings | None" = None) -> str:
     """Finish every trial of the run that has no answer (pending or error) or no grade.
 
     Used for a new run and for --resume alike. Returns the final run status. Workers are
     daemon threads: on Ctrl-C the run is marked interrupted and the process can exit at
-    once; answers already stored stay, calls in flight are redone on resume.
+    once; answers already stored stay, calls in flight are redone on resume. With `executor`
+    (--executor, --gpus, --cache-dir) one-shot answers are graded through it, while the model
+    calls and every write to the store stay here (harness.workflows.scale).
     """
     progress = progress or Progress()
+    run = store.get_run(run_id)
+    _refuse_imported(run.config, run.id)
+    if executor is None or run_mode(run.config) == "agent":
+        return _execute(run_id, store, progress, None)
+    from harness.workflows.scale import executor_for
+
+    with executor_for(executor, level=run.config["resolved_level"], device=run.config.get("device") or "cuda",
+                      progress=progress) as grader:
+        return _execute(run_id, store, progress, grader)
+
+
+def _execute(run_id: str, store: Store, progress: Progress, grader) -> str:
     run = store.get_run(run_id)
     _refuse_imported(run.config, run.id)
     opts = EvalOptions.model_validate({k: v for k, v in run.config.items() if k in EvalOptions.model_fields})
@@ -279,7 +306,8 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
 
         return execute_batch(run_id, store, progress, opts=opts, specs=specs, cases=cases, grade=lambda t, case, text:
                              _grade_and_store(store, t, case, text, level=level, device=opts.device,
-                                              sandbox=opts.sandbox, answer_format=opts.answer_format))
+                                              sandbox=opts.sandbox, answer_format=opts.answer_format,
+                                              executor=grader))
     trials = store.trials(run_id)
     todo = [t for t in trials if t.status != "answered" or t.grade is None]
     progress.on_start(len(todo))
@@ -311,7 +339,7 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
                 try:
                     with limits[trial.model]:
                         outcome = _do_trial(store, trial, cases[trial.case_id], clients[trial.model],
-                                            skill, opts, level, config, state)
+                                            skill, opts, level, config, state, executor=grader)
                 except Exception as err:  # a kernelgrade bug: record it, keep the run going
                     log.exception("trial %s crashed", trial.id)
                     store.record_error(trial.id, f"internal: {type(err).__name__}: {err}", calls=0)
@@ -348,26 +376,31 @@ def execute(run_id: str, store: Store, progress: Progress | None = None) -> str:
 
 
 def rescore(run_id: str, store: Store, *, level: str, device: str, sandbox: str = "auto",
-            progress: Progress | None = None) -> int:
-    """Re-grade every answered trial with today's checks; appends grades. Returns the count."""
+            progress: Progress | None = None, executor: "ExecutorSettings | None" = None, resume: bool = False) -> int:
+    """Re-grade every answered trial with today's checks; appends grades. Returns the count
+    graded. One-shot trials go through the executor (harness.workflows.scale); agent trials are
+    graded here, from the store's steps. `resume`: skip trials already graded at this level and
+    device by this kernelgrade (after a killed rescore)."""
     from harness.checks.levels import resolve_level
+    from harness.executors import ExecutorSettings
+    from harness.workflows.scale import agent_todo, rescore_run
 
     progress = progress or Progress()
     run = store.get_run(run_id)
     _refuse_imported(run.config, run.id)
+    if run_mode(run.config) != "agent":
+        done = rescore_run(run_id, store, level=level, device=device, sandbox=sandbox,
+                           settings=executor or ExecutorSettings(), resume=resume, progress=progress)
+        if done.skipped:
+            progress.on_note(f"--resume: {done.skipped} trial(s) already graded at this level, not graded again")
+        return done.graded
     resolved = resolve_level(level, device)  # type: ignore[arg-type]
     cases = {c.id: c for c in parse_cases(run.cases, source=f"run {run_id}")}
-    answered = store.trials(run_id, status="answered")
+    answered = agent_todo(store, run_id, store.trials(run_id, status="answered"), level=resolved, device=device,
+                          resume=resume)
     progress.on_start(len(answered))
-    agent = run_mode(run.config) == "agent"
     for trial in answered:
-        if agent:
-            verdict = rescore_agent_trial(store, trial, cases[trial.case_id], level=resolved, device=device,
-                                          sandbox=sandbox)
-            progress.on_trial(trial, verdict)
-            continue
-        verdict = _grade_and_store(store, trial, cases[trial.case_id], trial.completion.text if trial.completion else "",
-                                   level=resolved, device=device, sandbox=sandbox,
-                                   answer_format=run.config.get("answer_format") or "kernel-builder")
+        verdict = rescore_agent_trial(store, trial, cases[trial.case_id], level=resolved, device=device,
+                                      sandbox=sandbox)
         progress.on_trial(trial, verdict)
     return len(answered)
