@@ -4,8 +4,9 @@ sources, measured copy bandwidth and BF16 matmul throughput (CUDA) or STREAM-lik
 
 from harness.limits.device import DeviceLimits, Limit, combine, cpu_limits, cuda_limits, device_limits
 from harness.limits.parts import PARTS, DeviceProps, Match, Part, identify
-from harness.limits.roofline import ROOFLINE_KEYS, floor_ns, floor_problem, roofline_metrics
+from harness.limits.roofline import (ROOFLINE_KEYS, floor_ns, floor_problem, fmt_fraction, roofline_metrics,
+                                     roofline_summary)
 
 __all__ = ["DeviceLimits", "DeviceProps", "Limit", "Match", "PARTS", "Part", "ROOFLINE_KEYS", "combine",
            "cpu_limits", "cuda_limits", "device_limits", "floor_ns", "floor_problem", "identify",
-           "roofline_metrics"]
+           "fmt_fraction", "roofline_metrics", "roofline_summary"]

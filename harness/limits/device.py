@@ -158,19 +158,22 @@ def _cache_path(key: str) -> Path:
 
 
 def _read_cache(key: str) -> dict | None:
-    path = _cache_path(key)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(_cache_path(key).read_text())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
 def _write_cache(key: str, data: dict) -> None:
-    path = _cache_path(key)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    """Write atomically; a home that cannot be written costs a measurement next time, nothing more."""
+    try:
+        path = _cache_path(key)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(path)
+    except OSError as err:
+        log.warning("limits cache %s not written: %s", key, err)
 
 
 def run_probe(*args: str, timeout_s: float = PROBE_TIMEOUT_S) -> dict | None:

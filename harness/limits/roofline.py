@@ -93,4 +93,20 @@ def roofline_metrics(*, bytes_moved, flops, seconds: float, limits: DeviceLimits
     }
 
 
-__all__ = ["CPU_FLOOR_MARGIN", "CUDA_FLOOR_MARGIN", "ROOFLINE_KEYS", "floor_ns", "floor_problem", "roofline_metrics"]
+def fmt_fraction(fraction: float) -> str:
+    """A fraction as a percentage that stays readable when small: '70%', '0.33%'."""
+    pct = 100 * fraction
+    return f"{pct:.0f}%" if pct >= 10 else f"{pct:.2g}%"
+
+
+def roofline_summary(metrics: dict) -> str | None:
+    """One clause for the check's reason: '70% of the bandwidth limit (4,800 GB/s, table) of NVIDIA H200'."""
+    fraction, limit = metrics.get("bandwidth_fraction"), metrics.get("bandwidth_limit_gbs")
+    if fraction is None or not limit:
+        return None
+    return (f"{fmt_fraction(fraction)} of the bandwidth limit ({limit:,.0f} GB/s, {metrics.get('bandwidth_limit_basis')})"
+            f" of {metrics.get('limits_device')}")
+
+
+__all__ = ["CPU_FLOOR_MARGIN", "CUDA_FLOOR_MARGIN", "ROOFLINE_KEYS", "floor_ns", "floor_problem", "fmt_fraction",
+           "roofline_metrics", "roofline_summary"]

@@ -26,7 +26,8 @@ def _env() -> Environment:
     env.filters.update(pct=terminal.fmt_pct, rate=terminal.fmt_rate, tokens=terminal.fmt_tokens,
                        cost=terminal.fmt_cost, speedup=terminal.fmt_speedup, device=terminal.device_label,
                        pass_at_k=terminal.fmt_pass_at_k, fast=terminal.fmt_fast,
-                       roofline_rate=roofline.fmt_rate, limits=roofline.limits_line, count=roofline.fmt_count)
+                       roofline_rate=roofline.fmt_rate, limits=roofline.limits_line, count=roofline.fmt_count,
+                       fraction=roofline.fmt_fraction)
     return env
 
 

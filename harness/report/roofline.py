@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from harness.limits.roofline import fmt_fraction
 from harness.report.fit import print_table
 from harness.report.model import ReportRun, ReportTrial
 
@@ -117,7 +118,7 @@ def fmt_rate(value: float | None, fraction: float | None, unit: str) -> str:
     if value is None:
         return "-"
     text = f"{value:,.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
-    return text + (f" ({100 * fraction:.0f}%)" if fraction is not None else "")
+    return text + (f" ({fmt_fraction(fraction)})" if fraction is not None else "")
 
 
 def fmt_count(value: int | None) -> str:
@@ -140,7 +141,7 @@ def roofline_table(d: RooflineDevice) -> Table:
         table.add_column(col, overflow="fold")
     for r in d.rows:
         bound = "-" if r.bound is None else r.bound + (
-            f" ({100 * r.roofline_fraction:.0f}%)" if r.roofline_fraction is not None else "")
+            f" ({fmt_fraction(r.roofline_fraction)})" if r.roofline_fraction is not None else "")
         table.add_row(*(escape(c) for c in (
             r.case_id, r.model, r.arm, str(r.run_index), "-" if r.median_us is None else f"{r.median_us:,.1f} us",
             fmt_count(r.bytes_moved), fmt_count(r.flops), fmt_rate(r.bandwidth_gbs, r.bandwidth_fraction, "GB/s"),

@@ -12,7 +12,8 @@ import torch
 from harness.inputs.reference import load_reference_module, op_reference_path
 from harness.limits import device as dev
 from harness.limits.device import cpu_limits, cuda_limits
-from harness.limits.roofline import CPU_FLOOR_MARGIN, ROOFLINE_KEYS, floor_ns, floor_problem, roofline_metrics
+from harness.limits.roofline import (CPU_FLOOR_MARGIN, ROOFLINE_KEYS, floor_ns, floor_problem, fmt_fraction,
+                                     roofline_metrics, roofline_summary)
 from tests.limits.test_parts import H100_PCIE, H100_SXM, H200, UNKNOWN
 
 MB = 1_000_000
@@ -117,3 +118,13 @@ def test_cpu_floor_on_real_bandwidth(this_cpu):
     cheat = [_timed(lambda *a: ready, (x, weight, eps), flush) for _ in range(20)]
     flagged = [floor_problem(t, moved, this_cpu) for t in cheat]
     assert all(f is not None and this_cpu.name in f for f in flagged)
+
+
+def test_summary_clause_names_fraction_limit_and_device():
+    h200 = cuda_limits(H200, None)
+    m = roofline_metrics(bytes_moved=67_108_864, flops=None, seconds=20e-6, limits=h200)
+    assert roofline_summary(m) == "70% of the bandwidth limit (4,800 GB/s, table) of NVIDIA H200"
+    slow = roofline_metrics(bytes_moved=1_000_000, flops=None, seconds=1e-3, limits=cpu_limits("X", 2, {"copy_bytes_per_s": 3e10}))
+    assert roofline_summary(slow) == "3.3% of the bandwidth limit (30 GB/s, measured) of CPU X, 2 threads"
+    assert fmt_fraction(0.0012) == "0.12%" and roofline_summary(roofline_metrics(bytes_moved=None, flops=None,
+                                                                                 seconds=1.0, limits=h200)) is None
