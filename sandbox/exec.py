@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from sandbox.cgroup import PidsCgroup
 from sandbox.limits import Limits, apply_rlimits, scrubbed_env
@@ -80,13 +81,16 @@ def run_local(
     apply_limits: bool = True,
     guards: list[str] | None = None,
     use_cgroup: bool = True,
+    on_start: Callable[[int], None] | None = None,
 ) -> ExecResult:
     """Start `cmd` in its own session with rlimits; kill its process group on timeout.
 
     `env` is used as given (callers build it with scrubbed_env); None means scrubbed_env(cwd).
     `guards` are the caller's (backend's) own containment lines, reported in the result.
     With `use_cgroup`, a writable pids cgroup (if any) bounds the process count and
-    lets cleanup kill members that left the process group.
+    lets cleanup kill members that left the process group. `on_start(pid)` is called once
+    the command runs, with the pid of the process started (its process group has the same
+    id): a caller that talks to the command can end it early with os.killpg.
     """
     env = env if env is not None else scrubbed_env(str(cwd))
     guards = list(guards or [])
@@ -113,6 +117,8 @@ def run_local(
         if cgroup is not None:
             cgroup.remove()
         raise
+    if on_start is not None:
+        on_start(proc.pid)
     readers = [_TailReader(proc.stdout, limits.output_bytes), _TailReader(proc.stderr, limits.output_bytes)]
     for r in readers:
         r.start()

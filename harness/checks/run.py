@@ -11,14 +11,18 @@ import logging
 from pathlib import Path
 from types import ModuleType
 
+import torch
+
 from harness.checks.base import CheckContext
 from harness.common.errors import UserError
 from harness.inputs.reference import load_reference_module, op_name_of, resolve_reference_path, tolerance
 from harness.common.results import CheckResult, Finding
-from sandbox.programs.child_common import CallSpec, seed_for
-from harness.execute.judge import CallJudgement, bit_equal, classify_ops, judge_outputs, summarize
-from harness.execute.runner import RunPlan, TimingPlan, clean_workdir, load_tensors, new_seed, \
-    run_candidate_calls, run_reference_outputs
+from sandbox.programs.child_common import seed_for
+from harness.execute.inputs import CallInputs
+from harness.execute.judge import OUTPUT_KINDS, CallJudgement, bit_equal, classify_ops, judge_outputs, summarize
+from harness.execute.library_imports import LibraryReport, libraries_of, read_library
+from harness.execute.runner import CallRecord, CallSpec, RunPlan, TimingPlan, clean_workdir, new_seed, \
+    rebound_problem, run_candidate_calls, run_reference_outputs
 
 log = logging.getLogger(__name__)
 NAME = "run"
@@ -106,74 +110,144 @@ def _numel(shape: list[int]) -> int:
     return n
 
 
-def judge_calls(plan: RunPlan) -> tuple[list[tuple[str, str]], dict[str, float | int | None], list[dict]]:
+def _replay_problems(rec: CallRecord, plan: RunPlan, label: str, refs: dict, x2: tuple) -> tuple[list, bool]:
+    """(tripwire problems of the watched replay, whether its outputs passed the output rules)."""
+    replay = rec.replay
+    if replay is None:
+        return [], False
+    trace = replay.get("trace") or {}
+    problems: list[tuple[str, str]] = []
+    torch_op, compute = classify_ops(list(trace.get("dispatched", [])) + list(trace.get("profiled", [])),
+                                     plan.ext_namespace, plan.replaced_ops)
+    if torch_op:
+        problems.append(("torch_op", f"{label}: calls the PyTorch op it replaces ({', '.join(torch_op)})"))
+    if compute:
+        problems.append(("pytorch_compute", f"{label}: computes with PyTorch ops "
+                                            f"({', '.join(compute[:6])}) instead of its own kernel"))
+    if trace and not trace.get("evidence"):
+        problems.append((trace.get("evidence_kind") or "no_own_code",
+                         f"{label}: {trace.get('evidence_detail', 'own code did not run')}"))
+    markers = trace.get("markers") or [True, True]
+    if trace and not all(markers):
+        problems.append(("hidden_torch", f"{label}: calls PyTorch from inside its own op unseen: the profiler's "
+                                         f"hooks were off when the runner's own marker ran after the call"))
+    if "error" in replay:
+        return problems, False
+    j = CallJudgement()
+    outs = [o.tensor for o in replay["outputs"]]
+    readable = {k for k, o in enumerate(replay["outputs"]) if o.problem is None}
+    atol, rtol = plan.tolerances[rec_dtype(plan, rec.id)]
+    judge_outputs(outs, refs["x2"], ref_inputs=list(x2), earlier=[], atol=atol, rtol=rtol, label=label,
+                  judgement=j, judged=readable)
+    clean = len(readable) == len(replay["outputs"]) and not [k for k, _ in j.problems if k in OUTPUT_KINDS]
+    return problems, clean
+
+
+def rec_dtype(plan: RunPlan, cid: int) -> str:
+    return next(c.dtype for c in plan.calls if c.id == cid)
+
+
+def _original_problems(rec: CallRecord, plan: RunPlan, label: str, refs: dict, inputs: CallInputs,
+                       earlier: list, buffers: dict[int, int], j: CallJudgement) -> None:
+    """Everything about the call as it ran unwatched, into `j`."""
+    for out in rec.outputs:
+        if out.problem:
+            j.problems.append((out.problem[0], f"{label}: {out.problem[1]}"))
+    if rec.modes_left:
+        j.problems.append(("not_ready", f"{label}: output not ready when the call returned: it left "
+                                        f"{', '.join(rec.modes_left)} on the dispatch stack, which runs its code "
+                                        f"when the judge next touches the output"))
+    for k in rec.file_differs:
+        j.problems.append(("rewritten", f"{label}: outputs changed after the call returned: output {k} in "
+                                        f"call_{rec.id}.pt is not what the call returned (the saved copy was "
+                                        f"rewritten)"))
+    late = [k for k in rec.changed_later if k not in rec.file_differs]
+    if late:
+        j.problems.append(("deferred", f"{label}: output {', '.join(map(str, late))} changed after the call had "
+                                       f"returned (written during a later call): the work is deferred or batched "
+                                       f"across calls, so a timer around one call misses it"))
+    for k, out in enumerate(rec.outputs):
+        ptr = out.desc.get("ptr")
+        if isinstance(ptr, int) and ptr in buffers:
+            j.problems.append(("cached", f"{label}: output {k} is the buffer returned by call {buffers[ptr]} "
+                                         f"(a cached result)"))
+        elif isinstance(ptr, int) and out.tensor is not None and out.tensor.numel():
+            buffers[ptr] = rec.id
+    for i, (after, given) in enumerate(zip(rec.inputs_after, inputs.real)):
+        if after is not None and isinstance(given, torch.Tensor) and not bit_equal(after, given):
+            j.problems.append(("mutates_input", f"{label}: modifies its input #{i}"))
+    atol, rtol = plan.tolerances[rec_dtype(plan, rec.id)]
+    outs = [o.tensor for o in rec.outputs]
+    judged = {k for k, o in enumerate(rec.outputs) if o.problem is None}
+    judge_outputs(outs, refs["x2"], ref_inputs=list(inputs.real), earlier=earlier, atol=atol, rtol=rtol,
+                  label=label, judgement=j, judged=judged, decoys=refs)
+
+
+def judge_calls(plan: RunPlan, library: LibraryReport | None = None
+                ) -> tuple[list[tuple[str, str]], dict[str, float | int | None], list[dict]]:
     """Run the candidate's correctness calls and the reference's, then compare."""
     got = run_candidate_calls(plan)
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = [("forged", f"record not confirmed by the trusted side: {v}")
+                                       for v in got.violations]
+    if got.processes:
+        problems.append(("processes", got.processes))
+    if rebound_problem(got.rebound):
+        problems.append(rebound_problem(got.rebound))
     if got.patched:
         problems.append(("monkeypatch", f"monkeypatches {', '.join(got.patched)} (checker or timer)"))
+    if library is not None:
+        problems += library.problems
+    base = {"calls": len(plan.calls), "sandbox": got.backend, "child": "; ".join(got.notes)}
     if got.fatal:
-        problems.append(("load", got.fatal))
-        return problems, {"calls": len(plan.calls), "calls_ok": 0}, []
-    ref_files = run_reference_outputs(plan, plan.calls, "reference_outputs")
+        if got.fatal_kind != "processes":
+            problems.append((got.fatal_kind, got.fatal))
+        return problems, {**base, "calls_ok": 0}, []
+    ran = {cid: got.inputs[cid] for cid, rec in got.records.items() if rec.status == "ok"}
+    refs_by_call = run_reference_outputs(plan, ran, "reference_outputs") if ran else {}
     earlier: list[tuple[str, list, list]] = []
+    buffers: dict[int, int] = {}
     per_call: list[dict] = []
     worst_abs = worst_rel = None
     calls_ok = 0
+    unwatched: list[tuple[str, str]] = []
+    replays_clean: list[bool] = []
     for call in plan.calls:
         label = f"call {call.id} {tuple(call.shape)} {call.dtype}"
-        rec = got.records.get(call.id, {"status": "error", "error": "no result"})
-        before = len(problems)
-        if rec.get("status") != "ok":
-            problems.append(("crash", f"{label}: {rec.get('error', 'failed')}"))
-            per_call.append({"id": call.id, "label": label, "shape": call.shape, "dtype": call.dtype,
-                             "seed": call.seed, "status": "error",
-                             "error": rec.get("error")})
+        rec = got.records.get(call.id) or CallRecord(id=call.id, error="no result")
+        entry = {"id": call.id, "label": label, "shape": call.shape, "dtype": call.dtype, "seed": call.seed}
+        if rec.status != "ok":
+            problems.append(("crash", f"{label}: {rec.error or 'failed'}"))
+            per_call.append({**entry, "status": "error", "error": rec.error})
             continue
-        cand = load_tensors(got.workdirs[call.id] / f"call_{call.id}.pt")
-        refd = load_tensors(ref_files[call.id])
-        outs, ref_outs, pristine = cand["outputs"], refd["outputs"], refd["inputs"]
-        torch_op, compute = classify_ops(list(rec.get("dispatched", [])) + list(rec.get("profiled", [])),
-                                         plan.ext_namespace, plan.replaced_ops)
-        if torch_op:
-            problems.append(("torch_op", f"{label}: calls the PyTorch op it replaces ({', '.join(torch_op)})"))
-        if compute:
-            problems.append(("pytorch_compute", f"{label}: computes with PyTorch ops "
-                                                f"({', '.join(compute[:6])}) instead of its own kernel"))
-        if not rec.get("evidence"):
-            problems.append((rec.get("evidence_kind") or "no_own_code",
-                             f"{label}: {rec.get('evidence_detail', 'own code did not run')}"))
-        for note in rec.get("notes", []):
-            problems.append(("shape", f"{label}: {note}"))
-        for k, alias in enumerate(rec.get("aliases", [])):
-            if not alias:
-                continue
-            if alias.get("input") is not None:
-                problems.append(("aliases_input", f"{label}: output {k} is input #{alias['input']} itself "
-                                                  f"(returns its input)"))
-            if alias.get("earlier") is not None:
-                problems.append(("cached", f"{label}: output {k} is the buffer returned by call "
-                                           f"{alias['earlier']} (a cached result)"))
-        for i, (after, orig) in enumerate(zip(cand.get("inputs", []), pristine)):
-            if after is not None and orig is not None and not bit_equal(after, orig):
-                problems.append(("mutates_input", f"{label}: modifies its input #{i}"))
-        atol, rtol = plan.tolerances[call.dtype]
+        refs = refs_by_call[call.id]
         j = CallJudgement()
-        judge_outputs(outs, ref_outs, ref_inputs=pristine, earlier=earlier, atol=atol, rtol=rtol,
-                      label=label, judgement=j)
-        problems.extend(j.problems)
-        earlier.append((f"call {call.id}", outs, ref_outs))
+        _original_problems(rec, plan, label, refs, got.inputs[call.id], earlier, buffers, j)
+        tripwires, replay_clean = _replay_problems(rec, plan, label, refs, got.inputs[call.id].real)
+        if rec.replay is not None:
+            replays_clean.append(replay_clean)
+            first = next(((k, m) for k, m in summarize(j.problems) if k in OUTPUT_KINDS), None)
+            if replay_clean and first:
+                unwatched.append(("unwatched", f"{label}: behaved differently when not watched: unwatched it "
+                                               f"failed ({first[0]}; its own finding says how), "
+                                               f"watched (the same call replayed under the runner's observers) it "
+                                               f"returned a correct result"))
+        call_problems = j.problems + tripwires
+        problems.extend(call_problems)
+        outs = [o.tensor for o in rec.outputs]
+        earlier.append((f"call {call.id}", outs, refs["x2"]))
         if j.max_abs_err is not None:
             worst_abs = max(worst_abs or 0.0, j.max_abs_err)
             worst_rel = max(worst_rel or 0.0, j.max_rel_err or 0.0)
-        ok = len(problems) == before
+        ok = not call_problems
         calls_ok += ok
-        per_call.append({"id": call.id, "label": label, "shape": call.shape, "dtype": call.dtype,
-                         "seed": call.seed, "status": "ok" if ok else "fail",
-                         "max_abs_err": j.max_abs_err, "problems": problems[before:],
-                         "ext_ops": rec.get("ext_ops"), "poisoned_allocs": rec.get("poisoned_allocs")})
-    metrics = {"calls": len(plan.calls), "calls_ok": calls_ok, "max_abs_err": worst_abs, "max_rel_err": worst_rel,
-               "sandbox": got.backend}
+        trace = (rec.replay or {}).get("trace") or {}
+        per_call.append({**entry, "status": "ok" if ok else "fail", "max_abs_err": j.max_abs_err,
+                         "problems": call_problems, "ext_ops": trace.get("ext_ops"),
+                         "poisoned_allocs": trace.get("poisoned_allocs"), "t_ns": rec.t_ns, "parent_ns": rec.parent_ns})
+    # Watched, it was always right; unwatched, it was not: the calls it can tell apart differ.
+    if unwatched and replays_clean and all(replays_clean):
+        problems += unwatched
+    metrics = {**base, "calls_ok": calls_ok, "max_abs_err": worst_abs, "max_rel_err": worst_rel}
     return problems, metrics, per_call
 
 
@@ -195,16 +269,19 @@ def check_run(ctx: CheckContext) -> CheckResult:
     ref = load_reference_module(ref_path)
     seed = int(ctx.options.seed or new_seed())
     plan = make_plan(ctx, ref_path, ref, package_dir, package, ext_ns, seed)
-    problems, metrics, per_call = judge_calls(plan)
+    library = read_library(libraries_of(package_dir), ext_namespace=ext_ns, replaced=plan.replaced_ops)
+    problems, metrics, per_call = judge_calls(plan, library)
     findings = [Finding(severity="error", key=kind, reason=msg) for kind, msg in summarize(problems)]
+    findings += [Finding(severity="warning", key="library", reason=w) for w in library.warnings]
+    findings += [Finding(severity="note", key="library", reason=n) for n in library.notes]
     log_path = ctx.artifacts / "run.json"
     log_path.write_text(json.dumps({"device": ctx.device, "seed": seed, "reference": str(ref_path),
-                                    "calls": per_call}, indent=1, default=str))
+                                    "imports": library.imports, "calls": per_call}, indent=1, default=str))
     shapes = sorted({tuple(c.shape) for c in plan.calls})
     dtypes = sorted({c.dtype for c in plan.calls})
     metrics.update({"device": ctx.device, "seed": seed, "shapes": len(shapes), "dtypes": ",".join(dtypes),
                     "ext_namespace": ext_ns, "build_cached": cache_hit})
-    if not findings:
+    if not any(f.severity == "error" for f in findings):
         ctx.state["run_plan"] = plan
     err = metrics.get("max_abs_err")
     device_label = ctx.device.upper()

@@ -1,6 +1,8 @@
 """The `speedup` check: time the candidate and the reference in alternating child
-processes (harness.execute.runner.run_timing), check the outputs of sampled timed calls, and
-report speedup = reference median / candidate median, labelled with the device.
+processes (harness.execute.timing.run_timing: the parent's own clock around every call,
+the child's clock only where the parent's confirms it), check the outputs of sampled timed
+calls as the parent read them at return, and report speedup = reference median / candidate
+median, labelled with the device.
 
 Passes when timing succeeded and, on CUDA, speedup >= the case's min_speedup. On CPU
 the figure is reported (labelled CPU) but never gated: min_speedup is a GPU target.
@@ -15,35 +17,34 @@ from harness.checks.base import CheckContext
 from harness.inputs.reference import load_reference_module
 from harness.common.results import CheckResult, Finding
 from harness.execute.judge import CallJudgement, judge_outputs, summarize
-from harness.execute.runner import RunPlan, load_tensors, run_reference_outputs, run_timing
+from harness.execute.runner import RunPlan
+from harness.execute.timing import TimingOutcome, run_timing
 
 NAME = "speedup"
 H100_BANDWIDTH = 3.35e12
 """Bytes per second: the H100 SXM5 HBM3 peak (REFERENCE.md §4)."""
 
 
-def _check_timed_outputs(plan: RunPlan, checked) -> list[tuple[str, str]]:
-    if not checked:
-        return []
-    ref_files = run_reference_outputs(plan, [c for c, _, _ in checked], "timing_reference_outputs")
+def _check_timed_outputs(plan: RunPlan, outcome: TimingOutcome) -> list[tuple[str, str]]:
     atol, rtol = plan.tolerances[plan.timing.dtype]
     problems: list[tuple[str, str]] = []
     earlier: list[tuple[str, list, list]] = []
-    loaded: dict = {}
-    for call, path, j in checked:
-        if path not in loaded:
-            loaded[path] = load_tensors(path)
-        outs = loaded[path].get(str(j))
-        refd = load_tensors(ref_files[call.id])
-        label = f"timed call {call.id}"
-        if outs is None:
-            problems.append(("missing", f"{label}: output not saved"))
+    for k, outputs in outcome.checked:
+        refd = outcome.reference_outputs.get(k)
+        label = f"timed call {k}"
+        if refd is None:
+            problems.append(("missing", f"{label}: no reference output"))
             continue
+        for out in outputs:
+            if out.problem:
+                problems.append((out.problem[0], f"{label}: {out.problem[1]}"))
+        outs = [o.tensor for o in outputs]
+        judged = {i for i, o in enumerate(outputs) if o.problem is None}
         judgement = CallJudgement()
-        judge_outputs(outs, refd["outputs"], ref_inputs=refd["inputs"], earlier=earlier, atol=atol,
-                      rtol=rtol, label=label, judgement=judgement)
+        judge_outputs(outs, refd["x2"], ref_inputs=list(outcome.inputs[k].real), earlier=earlier, atol=atol,
+                      rtol=rtol, label=label, judgement=judgement, judged=judged, decoys=refd)
         problems.extend(judgement.problems)
-        earlier.append((label, outs, refd["outputs"]))
+        earlier.append((label, outs, refd["x2"]))
     return problems
 
 
@@ -60,7 +61,7 @@ def check_speedup(ctx: CheckContext) -> CheckResult:
         result = CheckResult.from_findings(NAME, findings, metrics={"device": ctx.device})
         result.device = ctx.device
         return result
-    problems += _check_timed_outputs(plan, outcome.checked)
+    problems += _check_timed_outputs(plan, outcome)
     ref = load_reference_module(plan.reference_path)
     tp = plan.timing
     cand, refside = outcome.candidate.spread(), outcome.reference.spread()
@@ -76,7 +77,9 @@ def check_speedup(ctx: CheckContext) -> CheckResult:
         "rounds": len(outcome.candidate.round_medians_ns), "timing_shape": "x".join(map(str, tp.shape)),
         "timing_dtype": tp.dtype, "bytes_moved": moved, "bandwidth_gbs": moved / cand_s / 1e9,
         "gflops": flop / cand_s / 1e9, "timed_outputs_checked": len(outcome.checked),
-        "timer": "cuda events" if ctx.device == "cuda" else "perf_counter_ns",
+        "timer": ("cuda events" if ctx.device == "cuda" else "perf_counter_ns")
+                 + ", cross-checked by the parent's clock",
+        **outcome.metrics,
     }
     notes: list[Finding] = []
     min_speedup = ctx.case.kernel.min_speedup if ctx.case is not None and ctx.case.kernel else None
@@ -98,7 +101,11 @@ def check_speedup(ctx: CheckContext) -> CheckResult:
                  f"{tp.dtype})")
     log_path = ctx.artifacts / "speedup.json"
     log_path.write_text(json.dumps({"metrics": metrics, "candidate_ns": outcome.candidate.times_ns,
-                                    "reference_ns": outcome.reference.times_ns}, indent=1))
+                                    "reference_ns": outcome.reference.times_ns,
+                                    "candidate_parent_ns": outcome.candidate.parent_ns,
+                                    "candidate_inproc_ns": outcome.candidate.inproc_ns,
+                                    "reference_parent_ns": outcome.reference.parent_ns,
+                                    "reference_inproc_ns": outcome.reference.inproc_ns}, indent=1))
     result = CheckResult.from_findings(NAME, findings, ok_reason=ok_reason, metrics=metrics,
                                        log_path=str(log_path))
     result.device = ctx.device

@@ -1,9 +1,10 @@
-"""Parent-side comparison and anti-cheat rules (REFERENCE.md §7).
+"""Parent-side comparison and anti-cheat rules (REFERENCE.md §7, docs/validation.md "Threat model").
 
-Everything here runs in the trusted process on data the children wrote to files
-(loaded with torch.load(weights_only=True)) and on the JSON records they sent.
-Rules are small functions that return (kind, message) pairs; the kinds are ranked
-so the most specific reason (a cheat) comes before the generic one (mismatch).
+Everything here runs in the trusted process: on outputs the parent read from the stopped
+child's memory itself, on the reference's outputs (from a process that never imported the
+candidate), and on what the candidate's process reported, which can only count against it.
+Rules are small functions that return (kind, message) pairs; the kinds are ranked so the
+most specific reason (a cheat) comes before the generic one (mismatch).
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ from sandbox.programs.child_common import POISON_BITS
 
 #: Most specific first: the first error of a check becomes its one-line reason.
 KIND_ORDER = (
-    "crash", "load", "monkeypatch", "torch_op", "pytorch_compute", "no_own_code", "other_stream", "deferred",
-    "returns_input",
-    "aliases_input", "cached", "constant", "mutates_input", "unwritten", "partial", "shape", "nonfinite",
-    "mismatch", "missing",
+    "forged", "processes", "crash", "load", "early", "seed", "unwatched", "timing", "monkeypatch", "hidden_torch",
+    "torch_op", "pytorch_compute", "no_own_code", "other_stream", "not_ready", "rewritten", "deferred", "library",
+    "returns_input", "aliases_input", "cached", "constant", "mutates_input", "unwritten", "partial", "shape",
+    "nonfinite", "mismatch", "missing",
 )
+#: Kinds that say what a call's output was (as opposed to how it was made): the ones that
+#: compare a call unwatched with the same call watched (harness/checks/run.py).
+OUTPUT_KINDS = ("not_ready", "returns_input", "aliases_input", "cached", "constant", "unwritten", "partial",
+                "shape", "nonfinite", "mismatch", "missing", "crash")
+#: The share of an output's wrong elements that must match a decoy layer's reference for the
+#: output to count as made from that decoy.
+DECOY_SHARE = 0.9
 
 IGNORED_NAMESPACES = ("profiler::",)
 
@@ -113,15 +121,25 @@ def compare_values(out: torch.Tensor, ref: torch.Tensor, atol: float, rtol: floa
 
 
 def judge_outputs(outs: list, ref_outs: list, *, ref_inputs: list, earlier: list[tuple[str, list, list]],
-                  atol: float, rtol: float, label: str, judgement: CallJudgement) -> None:
+                  atol: float, rtol: float, label: str, judgement: CallJudgement, judged: set[int] | None = None,
+                  decoys: dict[str, list] | None = None) -> None:
     """Rules on the values a call returned (shared by correctness and timed calls).
 
-    `earlier`: (label, outputs, reference outputs) of previous calls, for cached results."""
+    `earlier`: (label, outputs, reference outputs) of previous calls, for cached results.
+    `judged`: when given, only these outputs are judged (the others already have a reason:
+    not readable, not a tensor). `decoys`: the reference's outputs on each input layer
+    ({"x0": outs, "x1": outs, "x2": outs}) for decoy_problem."""
     if len(outs) != len(ref_outs):
         judgement.problems.append(("shape", f"{label}: {len(outs)} outputs, expected {len(ref_outs)}"))
         return
     for k, (out, ref) in enumerate(zip(outs, ref_outs)):
         where = label if len(outs) == 1 else f"{label} output {k}"
+        if judged is not None and k not in judged:
+            continue
+        if out is not None and decoys and out.shape == ref.shape and out.dtype == ref.dtype:
+            layers = {name: v[k] for name, v in decoys.items() if k < len(v) and isinstance(v[k], torch.Tensor)}
+            if (found := decoy_problem(out, layers, atol, rtol, where)) is not None:
+                judgement.problems.append(found)
         if out is None:
             judgement.problems.append(("shape", f"{where}: not a tensor"))
             continue
@@ -158,6 +176,46 @@ def judge_outputs(outs: list, ref_outs: list, *, ref_inputs: list, earlier: list
         compare_values(out, ref, atol, rtol, where, judgement)
 
 
+def _close(a: torch.Tensor, ref: torch.Tensor, atol: float, rtol: float) -> torch.Tensor:
+    """Elementwise: within tolerance of `ref` (NaN matches NaN only)."""
+    a, r = a.double(), ref.double()
+    ok = (a - r).abs() <= atol + rtol * r.abs()
+    return ok | (a.isnan() & r.isnan()) | ((a == r) & ~a.isnan())
+
+
+def decoy_problem(out: torch.Tensor, refs: dict[str, torch.Tensor], atol: float, rtol: float,
+                  label: str) -> tuple[str, str] | None:
+    """Was a wrong output made from a decoy layer of its inputs (harness/execute/inputs.py)?
+
+    `refs`: the reference on x0 (what the seed generates), x1 (the decoy staged before the
+    call was due) and x2 (the inputs given). Where x0 and x2 lead to different answers, an
+    output that holds x0's answer followed the seed; where x1 and x2 do, one that holds
+    x1's was computed before its inputs were given."""
+    r0, r1, r2 = refs.get("x0"), refs.get("x1"), refs.get("x2")
+    if r0 is None or r1 is None or r2 is None or not out.is_floating_point() or \
+            not (out.shape == r0.shape == r1.shape == r2.shape):
+        return None
+    bad = ~_close(out, r2, atol, rtol)
+    n_bad = int(bad.sum())
+    if not n_bad:
+        return None
+    # Where the two decoys lead to different answers, the output can hold only one of them.
+    differ = ~_close(r0, r1, atol, rtol)
+    c0, c1 = _close(out, r0, atol, rtol), _close(out, r1, atol, rtol)
+    s0, s1 = int((c0 & differ).sum()), int((c1 & differ).sum())
+    if s0 == s1:
+        return None
+    close, kind = (c0, "seed") if s0 > s1 else (c1, "early")
+    if int((close & bad).sum()) < DECOY_SHARE * n_bad:
+        return None
+    why = ("output follows the seed, not the input given: the wrong elements hold the reference's answer to "
+           "the inputs the call's seed generates, which differ from those given in a secret element of every row"
+           if kind == "seed" else
+           "results ready before their inputs were given: the wrong elements hold the reference's answer to the "
+           "decoy that sat in the call's input slot until the call was due")
+    return kind, f"{label}: {why} ({n_bad} of {out.numel()} elements wrong)"
+
+
 def summarize(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """One (kind, message) per kind, most specific first, with the count of occurrences."""
     by_kind: dict[str, list[str]] = {}
@@ -171,5 +229,5 @@ def summarize(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-__all__ = ["CallJudgement", "KIND_ORDER", "TRIVIAL_ATEN", "bit_equal", "classify_ops", "compare_values",
-           "judge_outputs", "poison_count", "summarize"]
+__all__ = ["CallJudgement", "DECOY_SHARE", "KIND_ORDER", "OUTPUT_KINDS", "TRIVIAL_ATEN", "bit_equal", "classify_ops",
+           "compare_values", "decoy_problem", "judge_outputs", "poison_count", "summarize"]

@@ -24,7 +24,7 @@ class Backend(Protocol):
 
     def run(self, cmd: list[str], *, cwd: Path, limits: Limits, env_extra: dict[str, str] | None,
             ro_paths: tuple[Path, ...], gpu: bool, network: bool, stdin_data: bytes | None,
-            pass_fds: tuple[int, ...]) -> ExecResult: ...
+            pass_fds: tuple[int, ...], on_start=None) -> ExecResult: ...
 
 
 def _backends() -> dict[str, Backend]:

@@ -219,7 +219,7 @@ class BwrapBackend:
 
     def run(self, cmd: list[str], *, cwd: Path, limits: Limits, env_extra: dict[str, str] | None = None,
             ro_paths: tuple[Path, ...] = (), gpu: bool = False, network: bool = False,
-            stdin_data: bytes | None = None, pass_fds: tuple[int, ...] = ()) -> ExecResult:
+            stdin_data: bytes | None = None, pass_fds: tuple[int, ...] = (), on_start=None) -> ExecResult:
         ok, exe, disable_userns = _probe()
         if not ok:
             raise RuntimeError(exe)
@@ -242,7 +242,8 @@ class BwrapBackend:
         ]
         try:
             result = run_local(full, cwd=cwd, limits=limits, env=env, stdin_data=stdin_data,
-                               pass_fds=(*pass_fds, status_w), backend_name=self.name, guards=guards)
+                               pass_fds=(*pass_fds, status_w), backend_name=self.name, guards=guards,
+                               on_start=on_start)
         finally:
             os.close(status_w)
         try:

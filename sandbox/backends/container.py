@@ -159,7 +159,7 @@ class ContainerBackend:
 
     def run(self, cmd: list[str], *, cwd: Path, limits: Limits, env_extra: dict[str, str] | None = None,
             ro_paths: tuple[Path, ...] = (), gpu: bool = False, network: bool = False,
-            stdin_data: bytes | None = None, pass_fds: tuple[int, ...] = ()) -> ExecResult:
+            stdin_data: bytes | None = None, pass_fds: tuple[int, ...] = (), on_start=None) -> ExecResult:
         image = image_name()
         engine, why = _find_engine(image)
         if engine is None:
@@ -189,7 +189,8 @@ class ContainerBackend:
         # The engine client runs on the host: its rlimits would bind the engine, not the
         # container, so the limits go in as flags instead.
         result = run_local(full, cwd=cwd, limits=limits, env=dict(os.environ), stdin_data=stdin_data,
-                           backend_name=self.name, apply_limits=False, use_cgroup=False, guards=guards)
+                           backend_name=self.name, apply_limits=False, use_cgroup=False, guards=guards,
+                           on_start=on_start)
         if result.timed_out or result.returncode is None:
             # Killing the client does not stop a docker container; stop it by name.
             for sub in (["kill", name], ["rm", "-f", name]):

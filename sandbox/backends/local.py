@@ -23,7 +23,7 @@ class LocalBackend:
 
     def run(self, cmd: list[str], *, cwd: Path, limits: Limits, env_extra: dict[str, str] | None = None,
             ro_paths: tuple[Path, ...] = (), gpu: bool = False, network: bool = False,
-            stdin_data: bytes | None = None, pass_fds: tuple[int, ...] = ()) -> ExecResult:
+            stdin_data: bytes | None = None, pass_fds: tuple[int, ...] = (), on_start=None) -> ExecResult:
         env = scrubbed_env(str(cwd), env_extra)
         guards = [
             f"environment: allowlist only, {len(env)} variables (no *KEY*/*TOKEN*/*SECRET* names); HOME is the workspace",
@@ -31,4 +31,4 @@ class LocalBackend:
             "network: NOT isolated",
         ]
         return run_local(cmd, cwd=cwd, limits=limits, env=env, stdin_data=stdin_data,
-                         pass_fds=pass_fds, backend_name=self.name, guards=guards)
+                         pass_fds=pass_fds, backend_name=self.name, guards=guards, on_start=on_start)

@@ -1,10 +1,12 @@
-"""The reference's own child process: `python -m sandbox.programs.reference_child SPEC.json`.
+"""The reference's own child process: `python -m sandbox.programs.reference_child REQ_FD OUT_FD`.
 
-It never imports the candidate. From the same seeds as the candidate child it
-regenerates the pristine inputs, computes the reference outputs (mode "outputs",
-for correctness calls and for the checked timed calls) or times the reference with
-the very same timing loop (mode "timing"). Running it in its own process means a
-candidate that patches torch, the timer or the reference changes only its own process.
+It never imports the candidate. It speaks the same protocol as the candidate's child
+(sandbox/programs/protocol.py) through the same request loop (sandbox/programs/serve.py),
+so in timing the reference is called, synchronised, timed, stopped and read exactly like
+the candidate. Its own op, `outputs`, computes the reference on the inputs of a file the
+parent wrote (every layer of a call's inputs: the real ones and the decoys) and saves the
+results beside it: the reference outputs the parent compares with. Running it in its own
+process means a candidate that patches torch, the timer or the reference changes only its own.
 """
 
 from __future__ import annotations
@@ -14,35 +16,47 @@ import sys
 
 import torch
 
-from sandbox.programs.child_common import import_by_path, ChildSpec, Pipe, flatten_outputs, make_inputs, timing_loop
+from sandbox.programs import protocol
+from sandbox.programs.child_common import flatten_outputs, import_by_path
 from sandbox.programs.devices import get_device
+from sandbox.programs.serve import Ring, Server
 
 
 def _plain(value):
     return value.detach().cpu().clone() if isinstance(value, torch.Tensor) else None
 
 
-def main(argv: list[str]) -> int:
-    spec = ChildSpec.model_validate_json(open(argv[1]).read())
-    pipe = Pipe(spec.pipe_fd)
-    dev = get_device(spec.device)
-    ref = import_by_path(spec.reference_path)
-    if spec.mode == "outputs":
-        for call in spec.calls:
-            inputs = make_inputs(ref, call.shape, call.dtype, call.seed, spec.device)
-            pristine = [_plain(t) for t in inputs]
-            result = ref.reference(*inputs)
+def outputs_op(ref, dev):
+    """The `outputs` op: {"file": IN.pt, "out": OUT.pt} -> OUT.pt holding, per layer name of
+    IN.pt's {"layers": {name: [args...]}}, the reference's outputs on those args."""
+
+    def op(name: str, msg: dict) -> dict:
+        if name != "outputs":
+            return {"kind": "error", "seq": msg.get("seq"), "error": f"unknown op {name!r}"}
+        data = torch.load(msg["file"], map_location="cpu", weights_only=True)
+        done = {}
+        for layer, args in data["layers"].items():
+            args = tuple(dev.to_device(a) if isinstance(a, torch.Tensor) else a for a in args)
+            result = ref.reference(*args)
             dev.sync()
-            path = os.path.join(spec.out_dir, f"ref_{call.id}.pt")
-            torch.save({"outputs": [_plain(v) for v in flatten_outputs(result)], "inputs": pristine}, path)
-            pipe.send({"kind": "call", "id": call.id, "status": "ok", "file": path})
-    elif spec.mode == "timing":
-        t = spec.timing
-        assert t is not None
-        all_args = [make_inputs(ref, t.shape, t.dtype, s, spec.device) for s in t.seeds]
-        times = timing_loop(ref.reference, lambda i: all_args[i], t, dev, lambda j, out: None)
-        pipe.send({"kind": "timing", "times_ns": times})
-    pipe.send({"kind": "done", "patched": []})
+            done[layer] = [_plain(v) for v in flatten_outputs(result)]
+        torch.save(done, msg["out"])
+        return {"kind": "outputs", "seq": msg["seq"], "out": msg["out"]}
+
+    return op
+
+
+def main(argv: list[str]) -> int:
+    req_fd, out_fd = int(argv[1]), int(argv[2])
+    protocol.send(out_fd, {"kind": "hello", "pid": os.getpid()})
+    reader = protocol.LineReader(req_fd)
+    setup = reader.next()
+    dev = get_device(setup["device"])
+    ref = import_by_path(setup["reference_path"])
+    ring = Ring(setup["ring_fd"], setup["ring_size"], setup["calls"])
+    server = Server(ref.reference, ring, dev, reader, out_fd, extra=outputs_op(ref, dev))
+    server.reply({"kind": "loaded", "notes": [], "ring": ring.addr})
+    server.run()
     return 0
 
 

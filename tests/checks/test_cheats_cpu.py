@@ -20,10 +20,14 @@ CPU_CHEATS = sorted(p.name for p in CHEATS.iterdir()
 #: Issue 13 item 4: the categories of REFERENCE.md §7 that are not CUDA-specific.
 REQUIRED = {"calls_torch_op", "computes_in_pytorch", "returns_input", "returns_constant", "caches_results",
             "reads_reference_output", "monkeypatches_checker_or_timer", "partial_work", "mutates_inputs"}
+#: Issue 24: one project per route out of the candidate's process (docs/validation.md, "Threat model").
+TRUST_ROUTES = {"forges_records", "rewrites_outputs", "rebinds_clock", "behaves_when_traced",
+                "prefetches_later_inputs", "reads_seeds", "hides_torch_in_op", "defers_work", "leaves_processes"}
 
 
 def test_every_cpu_category_has_a_project() -> None:
     assert REQUIRED <= set(CPU_CHEATS)
+    assert TRUST_ROUTES <= set(CPU_CHEATS)
 
 
 @pytest.mark.slow

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from sandbox.programs.child_common import POISON_BITS
+
 from harness.inputs.cases import Case, KernelSpec
 from harness.checks.base import CheckContext, GradeOptions
 from harness.checks.run import check_run
@@ -55,11 +57,12 @@ def test_classify_ops_separates_trivial_replaced_and_computing() -> None:
 
 
 def test_poison_pattern_is_counted_per_dtype() -> None:
-    for dtype, (view, bits) in {torch.float32: (torch.int32, 0x7FA5A5A5),
-                                torch.bfloat16: (torch.int16, 0x7FA5),
-                                torch.float16: (torch.int16, 0x7E5A)}.items():
+    # All-ones bytes: what glibc's M_PERTURB leaves in a fresh block (sandbox/programs/tripwires.py).
+    assert all(bits == -1 for _, bits in POISON_BITS.values())
+    for dtype, view in {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16,
+                        torch.float64: torch.int64}.items():
         t = torch.zeros(10, dtype=dtype)
-        t.view(view)[3:7] = bits
+        t.view(view)[3:7] = -1
         assert poison_count(t) == 4
         assert torch.isnan(t[3:7]).all()  # the poison is a NaN, so it can never pass a tolerance
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 
 class Evidence(NamedTuple):
@@ -39,8 +39,18 @@ class DeviceStrategy(Protocol):
         """Size of the buffer written between timed calls (>= 2x the last cache level)."""
         ...
 
-    def make_flush(self) -> Callable[[int], None]:
-        """A function that evicts the caches; called with the call index."""
+    def flush(self, i: int) -> None:
+        """Evict the caches from inside the child. Only where the parent cannot (see
+        harness/execute/flush.py): the parent's own flush is out of the candidate's reach."""
+        ...
+
+    def to_device(self, t):
+        """A copy of a host input on the device (CPU: the tensor itself)."""
+        ...
+
+    def to_host(self, t):
+        """The output as host memory the parent can read (CPU: the tensor itself; CUDA: a copy
+        taken after a device-wide synchronise)."""
         ...
 
     def profiler_activities(self) -> list: ...

@@ -1,11 +1,11 @@
-"""CPU strategy: perf_counter_ns, a >= 2x LLC flush buffer, evidence = the extension's
-op was dispatched, no synchronisation needed (CPU ops return when done)."""
+"""CPU strategy: perf_counter_ns, a >= 2x LLC flush (written by the parent, between calls,
+out of the candidate's reach: harness/execute/flush.py), evidence = the extension's op was
+dispatched, no synchronisation needed (CPU ops return when done)."""
 
 from __future__ import annotations
 
 import glob
 import time
-from typing import Callable
 
 from sandbox.programs.devices.base import Evidence
 
@@ -52,6 +52,9 @@ class CpuDevice:
     default_warmup = 3
     default_rounds = 2
 
+    def __init__(self) -> None:
+        self._wake = None
+
     def available(self) -> bool:
         return True
 
@@ -64,15 +67,24 @@ class CpuDevice:
     def flush_bytes(self) -> int:
         return 2 * llc_bytes()
 
-    def make_flush(self) -> Callable[[int], None]:
+    def flush(self, i: int) -> None:
+        """Never asked for on CPU: the parent writes its own buffer between calls."""
+
+    def wake(self) -> None:
+        """Wake torch's worker threads before a timed call (they fall asleep while the parent
+        flushes): a parallel fill of one small block per thread, bound before the candidate
+        is imported. Skipping it could only make the candidate's own calls slower."""
         import torch
 
-        buf = torch.empty(self.flush_bytes(), dtype=torch.uint8)
+        if self._wake is None:
+            self._wake = torch.empty(max(2, torch.get_num_threads()) * 32768, dtype=torch.uint8)
+        self._wake.fill_(0)
 
-        def flush(i: int) -> None:
-            buf.fill_(i & 0xFF)  # writes every line of a buffer twice the LLC
+    def to_device(self, t):
+        return t
 
-        return flush
+    def to_host(self, t):
+        return t
 
     def profiler_activities(self) -> list:
         from torch.profiler import ProfilerActivity

@@ -1,13 +1,13 @@
-"""CUDA strategy: CUDA events, a >= 2x L2 flush buffer, evidence = kernels launched from
-the extension in the profiler, on torch's current stream, device-wide synchronisation.
+"""CUDA strategy: CUDA events, a >= 2x L2 flush buffer (written by the parent from its own
+CUDA context when it has one: harness/execute/flush.py), evidence = kernels launched from
+the extension in the profiler, on torch's current stream, device-wide synchronisation,
+and the host copies the parent reads the outputs from.
 
 Not exercised on hardware in this repository's CI (no GPU there); the shared runner code
 it plugs into is exercised on CPU.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 from sandbox.programs.devices.base import Evidence
 
@@ -43,11 +43,29 @@ class _CudaTimer:
         return int(self._start.elapsed_time(self._end) * 1e6)
 
 
+def _copy_to(t, device: str):
+    """A contiguous copy on `device` through torch's own empty + copy_ (bound at import)."""
+    out = _empty(t.shape, dtype=t.dtype, device=device)
+    _copy_(out, t)
+    return out
+
+
+try:  # bound before any candidate code runs in the child
+    import torch as _torch
+
+    _empty, _copy_ = _torch.empty, _torch.Tensor.copy_
+except ImportError:  # pragma: no cover - the parent may import this module without torch
+    pass
+
+
 class CudaDevice:
     name = "cuda"
     default_timed_iters = 100
     default_warmup = 10
     default_rounds = 3
+
+    def __init__(self) -> None:
+        self._flush_buf = None
 
     def available(self) -> bool:
         try:
@@ -74,15 +92,39 @@ class CudaDevice:
             pass
         return 2 * max(l2, H100_L2_BYTES)
 
-    def make_flush(self) -> Callable[[int], None]:
+    def flush(self, i: int) -> None:
+        """The child-side L2 flush, used only when the parent has no CUDA context of its own
+        to flush from (harness/execute/flush.py); the candidate could reach this one."""
         import torch
 
-        buf = torch.empty(self.flush_bytes(), dtype=torch.uint8, device="cuda")
+        if self._flush_buf is None:
+            self._flush_buf = torch.empty(self.flush_bytes(), dtype=torch.uint8, device="cuda")
+        self._flush_buf.fill_(i & 0xFF)
+        torch.cuda.synchronize()
 
-        def flush(i: int) -> None:
-            buf.fill_(i & 0xFF)
+    def wake(self) -> None:
+        """Nothing to wake on CUDA: the device's work queue does not sleep."""
 
-        return flush
+    def to_device(self, t):
+        """Host input -> device, before the in-process timer starts (inside the parent's window)."""
+        import torch
+
+        with torch._C._DisableTorchDispatch(), torch._C.DisableTorchFunction():
+            return _copy_to(t, "cuda")
+
+    def to_host(self, t):
+        """Device output -> host after a device-wide synchronise, with the candidate's Python
+        hooks (dispatch and torch-function modes) switched off for the copy; the parent then
+        reads the host copy from this process's memory while it is stopped."""
+        import torch
+
+        torch.cuda.synchronize()
+        if t.device.type != "cuda":
+            return t
+        with torch._C._DisableTorchDispatch(), torch._C.DisableTorchFunction():
+            host = _copy_to(t, "cpu")
+        torch.cuda.synchronize()
+        return host
 
     def profiler_activities(self) -> list:
         from torch.profiler import ProfilerActivity

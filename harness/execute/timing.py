@@ -1,0 +1,283 @@
+"""Timing, from outside the candidate's process (docs/validation.md, "Threat model").
+
+One candidate child and one reference child, each started once, take turns in rounds:
+a few warm-up calls, then the timed ones. Every call gets fresh inputs, written into its
+slot by the parent when it is due; the parent flushes the caches itself
+(harness/execute/flush.py) and times each call on its own clock, from sending the request
+to seeing the child stopped after its reply (harness/execute/session.py). The child's own
+clock, inside the call, is finer but is the candidate's to rebind; so:
+
+  * the reference's two clocks give the harness's overhead around a call (the same request
+    loop runs in both children);
+  * a candidate whose own clock leaves out more than that overhead, beyond a tolerance, is
+    a `timing` finding: "timing not confirmed from outside";
+  * the candidate's time per call is never less than its outside time minus the reference's
+    overhead (a high quantile of it): a clock that runs slow cannot buy a speedup.
+
+Outputs of timed calls are read by the parent at return like correctness outputs, and the
+sampled ones are compared with the reference on every input layer (harness/checks/speedup.py).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from harness.execute.flush import ParentFlush
+from harness.execute.inputs import CallInputs, InputRing, layers_file, make_layers, write_decoy_spec
+from harness.execute.runner import (Output, RunPlan, candidate_setup, child_paths, death_reason, load_tensors,
+                                    processes_reason, read_outputs, rebound_problem)
+from harness.execute.session import ChildSession, LoadFailed, SessionDied
+from harness.inputs.reference import load_reference_module
+from sandbox.programs.child_common import seed_for
+
+#: Timed outputs per round (elements) up to which every output is checked, not a sample.
+SAVE_ALL_ELEMENTS = 16 * 1024 * 1024
+#: Seed indices of timed calls start here, apart from the correctness calls'.
+TIMING_INDEX = 1_000_000
+#: The clocks may disagree by the reference's overhead plus the larger of these.
+ABS_SLACK_NS = 60_000
+REL_SLACK = 0.3
+#: The candidate's time per call is at least its outside time minus this quantile of the
+#: reference's overhead.
+FLOOR_QUANTILE = 0.9
+
+
+class SideTiming(BaseModel):
+    times_ns: list[int] = Field(default_factory=list)
+    """The figure per timed call (the candidate's: in-process time, floored from outside)."""
+    round_medians_ns: list[float] = Field(default_factory=list)
+    parent_ns: list[int] = Field(default_factory=list)
+    """The parent's clock per timed call: request sent to child stopped again."""
+    inproc_ns: list[int] = Field(default_factory=list)
+    """The child's own clock per timed call."""
+
+    @property
+    def median_ns(self) -> float:
+        return float(statistics.median(self.times_ns))
+
+    def spread(self) -> dict[str, float]:
+        t = sorted(self.times_ns)
+        q1, q3 = quantile(t, 0.25), quantile(t, 0.75)
+        med = self.median_ns
+        rounds = self.round_medians_ns
+        return {"median_ns": med, "min_ns": float(t[0]), "iqr_rel": (q3 - q1) / med if med else 0.0,
+                "round_spread_rel": (max(rounds) - min(rounds)) / med if med and len(rounds) > 1 else 0.0,
+                "n": len(t)}
+
+
+def quantile(sorted_values: list[int] | list[float], q: float) -> float:
+    pos = q * (len(sorted_values) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+@dataclass
+class CrossCheck:
+    problem: str | None
+    floor_ns: float
+    """The candidate's time for call k is at least its outside time less the reference's
+    overhead on call k, less this (twice the overhead's jitter)."""
+    metrics: dict
+
+
+def cross_check(cand_parent: list[int], cand_inproc: list[int], ref_parent: list[int],
+                ref_inproc: list[int]) -> CrossCheck:
+    """Do the candidate's own times agree with the parent's clock? Pure, on numbers.
+
+    Call k of the candidate and call k of the reference run back to back, so they share the
+    machine's state. The parent's window around a call holds the call plus the harness's own
+    work (the request, the reply, the child stopping): the same code in both children, and
+    the reference's two clocks measure it. So for each k, the candidate's gap (outside minus
+    inside) less the reference's overhead is about zero for an honest candidate, and that
+    much of the call is missing from the candidate's own clock otherwise. The tolerance
+    grows with the reference's jitter (how much its overhead moves from one call to the
+    next: a busy machine) and never with anything the candidate's process does."""
+    overhead = [p - t for p, t in zip(ref_parent, ref_inproc)]
+    missing = sorted((pc - tc) - o for pc, tc, o in zip(cand_parent, cand_inproc, overhead))
+    steps = sorted(abs(a - b) for a, b in zip(overhead, overhead[1:])) or [0]
+    jitter = quantile(steps, 0.5)
+    cand_outside, cand_inside = statistics.median(cand_parent), statistics.median(cand_inproc)
+    call_outside = statistics.median(pc - o for pc, o in zip(cand_parent, overhead))
+    excess = quantile(missing, 0.5)
+    slack = ABS_SLACK_NS + 3 * jitter + REL_SLACK * max(0.0, call_outside)
+    metrics = {"reference_overhead_us": statistics.median(overhead) / 1e3, "overhead_jitter_us": jitter / 1e3,
+               "clock_excess_us": excess / 1e3, "clock_slack_us": slack / 1e3,
+               "candidate_outside_us": call_outside / 1e3, "candidate_inside_us": cand_inside / 1e3}
+    problem = None
+    if excess > slack:
+        problem = (f"timing not confirmed from outside: the child's own clock says {cand_inside / 1e3:.1f} us per "
+                   f"call, the harness saw {call_outside / 1e3:.1f} us (its clock around each call, less its own "
+                   f"overhead measured on the reference's calls in between): {excess / 1e3:.1f} us of each call "
+                   f"are missing from the child's clock, beyond the tolerance of {slack / 1e3:.1f} us")
+    elif cand_inside > cand_outside + ABS_SLACK_NS:
+        problem = (f"timing not confirmed from outside: the child's own clock says {cand_inside / 1e3:.1f} us per "
+                   f"call, more than the {cand_outside / 1e3:.1f} us that passed outside")
+    return CrossCheck(problem=problem, floor_ns=2 * jitter, metrics=metrics)
+
+
+@dataclass
+class TimingOutcome:
+    candidate: SideTiming
+    reference: SideTiming
+    checked: list[tuple[int, list[Output]]] = field(default_factory=list)
+    """(call index, its outputs as the parent read them at return)."""
+    reference_outputs: dict[int, dict] = field(default_factory=dict)
+    inputs: dict[int, CallInputs] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    patched: list[str] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def speedup(self) -> float:
+        return self.reference.median_ns / self.candidate.median_ns
+
+
+def _start(session: ChildSession, problems: list, side: str) -> bool:
+    try:
+        session.start()
+        return True
+    except LoadFailed as err:
+        problems.append(("load", f"{side} timing child: {err}"))
+    except SessionDied as err:
+        why = processes_reason(err.result, [])
+        problems.append(("processes", why) if why else ("crash", f"{side} timing child: {death_reason(err.result)}"))
+    return False
+
+
+def run_timing(plan: RunPlan) -> TimingOutcome:
+    """Alternate the candidate's and the reference's calls; read the sampled outputs."""
+    assert plan.timing is not None
+    tp = plan.timing
+    ref = load_reference_module(plan.reference_path)
+    rounds = max(1, tp.rounds)
+    per_round = max(1, math.ceil(tp.iters / rounds))
+    total = tp.warmup + rounds * per_round
+    first = make_layers(ref, tp.shape, tp.dtype, plan.seed, TIMING_INDEX)
+    ring_c = InputRing.for_calls([first.real] * total)
+    ring_r = InputRing.for_calls([first.real] * total)
+    rng = secrets.SystemRandom()
+    every = per_round * math.prod(tp.shape) <= SAVE_ALL_ELEMENTS
+    checked_idx: set[int] = set()
+    for r in range(rounds):
+        timed = [tp.warmup + r * per_round + j for j in range(per_round)]
+        checked_idx |= set(timed if every else rng.sample(timed, min(tp.check_per_round, per_round)))
+    out = TimingOutcome(candidate=SideTiming(), reference=SideTiming())
+    wd = plan.workdir / "timing_candidate"
+    write_decoy_spec(wd, mode="timing", device=plan.device, reference_path=plan.reference_path,
+                     package_parent=plan.package_parent, package=plan.package, api=plan.api,
+                     ext_namespace=plan.ext_namespace, pipe_fd=4, calls=[],
+                     timing={"shape": tp.shape, "dtype": tp.dtype, "warmup": tp.warmup,
+                             "seeds": [seed_for(plan.seed, TIMING_INDEX + k) for k in range(total)], "save": []})
+    cand = ChildSession("sandbox.programs.runner_child", wd, candidate_setup(plan, ring_c, correctness=False),
+                        plan.device, plan.sandbox, plan.timeout_s, plan.memory_mb, child_paths(plan), ring_fd=ring_c.fd)
+    refs = ChildSession("sandbox.programs.reference_child", plan.workdir / "timing_reference",
+                        {"device": plan.device, "reference_path": str(plan.reference_path), **ring_r.setup()},
+                        plan.device, plan.sandbox, plan.timeout_s, plan.memory_mb, (Path(plan.reference_path).parent,),
+                        ring_fd=ring_r.fd)
+    flush = ParentFlush(plan.device)
+    try:
+        for k in range(min(ring_c.staged_upto, total)):
+            ring_c.write(k, make_layers(ref, tp.shape, tp.dtype, plan.seed, TIMING_INDEX + k).layers["x1"])
+        if not (_start(cand, out.problems, "candidate") and _start(refs, out.problems, "reference")):
+            return out
+        _calls(plan, ref, cand, refs, ring_c, ring_r, flush, out, checked_idx, total)
+        _tripwires(cand, out)
+        if out.checked:
+            out.reference_outputs = _reference_outputs(refs, out, plan.workdir / "timing_reference")
+    finally:
+        ends = [cand.close(), refs.close()]
+        ring_c.close()
+        ring_r.close()
+    end = ends[0]
+    out.problems = [("forged", f"record not confirmed by the trusted side: {v}") for v in end.violations] + out.problems
+    if why := processes_reason(end.result, end.leftover):
+        out.problems.insert(0, ("processes", why))
+    if out.candidate.inproc_ns and len(out.candidate.inproc_ns) == len(out.reference.inproc_ns):
+        _figures(out, rounds)
+    out.metrics["flush"] = "parent" if flush.in_parent else "child (no device in the parent)"
+    return out
+
+
+def _one(session: ChildSession, ring: InputRing, flush: ParentFlush, k: int, inputs: CallInputs, side: str,
+         out: TimingOutcome) -> dict | None:
+    ring.write(k, inputs.real)
+    try:
+        reply = session.request({"op": "call", "call": k, "flush": not flush(k)})
+    except SessionDied as err:
+        if side == "reference":
+            raise RuntimeError(f"reference timing child failed: {death_reason(err.result)}") from err
+        out.problems.append(("crash", f"timed call {k}: {death_reason(err.result)}"))
+        return None
+    if "error" in reply.msg:
+        if side == "reference":
+            raise RuntimeError(f"reference timing call failed: {reply.msg['error']}")
+        out.problems.append(("crash", f"timed call {k}: {reply.msg['error']}"))
+        return None
+    return {"msg": reply.msg, "parent_ns": reply.parent_ns}
+
+
+def _calls(plan: RunPlan, ref, cand: ChildSession, refs: ChildSession, ring_c: InputRing, ring_r: InputRing,
+           flush: ParentFlush, out: TimingOutcome, checked_idx: set[int], total: int) -> None:
+    """Call k of the candidate, then call k of the reference, on the same inputs, k = 0, 1, ..."""
+    tp = plan.timing
+    for k in range(total):
+        inputs = make_layers(ref, tp.shape, tp.dtype, plan.seed, TIMING_INDEX + k)
+        got = _one(cand, ring_c, flush, k, inputs, "candidate", out)
+        if got is None:
+            return
+        if k in checked_idx:
+            out.checked.append((k, read_outputs(cand, got["msg"])))
+            out.inputs[k] = inputs
+        mine = _one(refs, ring_r, flush, k, inputs, "reference", out)
+        if k < tp.warmup:
+            continue
+        for sink, rep in ((out.candidate, got), (out.reference, mine)):
+            sink.parent_ns.append(int(rep["parent_ns"]))
+            sink.inproc_ns.append(int(rep["msg"].get("t_ns") or 0))
+
+
+def _tripwires(cand: ChildSession, out: TimingOutcome) -> None:
+    """The candidate child's own report, at load and at the end: it can only count against it."""
+    try:
+        last = cand.request({"op": "status"}).msg
+    except SessionDied:
+        last = {}
+    out.patched = sorted(set(cand.loaded.get("patched") or []) | set(last.get("patched") or []))
+    problem = rebound_problem(sorted(set(cand.loaded.get("rebound") or []) | set(last.get("rebound") or [])))
+    if problem:
+        out.problems.append(problem)
+
+
+def _reference_outputs(refs: ChildSession, out: TimingOutcome, workdir: Path) -> dict[int, dict]:
+    got = {}
+    for k, _ in out.checked:
+        src = layers_file(workdir / f"in_{k}.pt", out.inputs[k])
+        reply = refs.request({"op": "outputs", "file": str(src), "out": str(workdir / f"ref_{k}.pt")})
+        if reply.msg.get("kind") != "outputs":
+            raise RuntimeError(f"reference child: {reply.msg.get('error')}")
+        got[k] = load_tensors(workdir / f"ref_{k}.pt")
+    return got
+
+
+def _figures(out: TimingOutcome, rounds: int) -> None:
+    c, r = out.candidate, out.reference
+    check = cross_check(c.parent_ns, c.inproc_ns, r.parent_ns, r.inproc_ns)
+    out.metrics.update(check.metrics)
+    if check.problem:
+        out.problems.insert(0, ("timing", check.problem))
+    c.times_ns = [max(t, int(pc - (pr - tr) - check.floor_ns))
+                  for pc, t, pr, tr in zip(c.parent_ns, c.inproc_ns, r.parent_ns, r.inproc_ns)]
+    r.times_ns = list(r.inproc_ns)
+    n = max(1, len(c.times_ns) // rounds)
+    for side in (c, r):
+        side.round_medians_ns = [float(statistics.median(side.times_ns[i:i + n]))
+                                 for i in range(0, len(side.times_ns), n)]
+
+
+__all__ = ["CrossCheck", "SideTiming", "TimingOutcome", "cross_check", "quantile", "run_timing"]

@@ -1,0 +1,134 @@
+"""The trusted side's own evidence (docs/validation.md, "Threat model"), each piece on its own:
+the parent's clock cross-check (pure), the library-import rules (real gcc-built libraries),
+reading a stopped process's memory, the system-call filter (a real child that forks), and
+the layered inputs (a look ahead, or an answer from the seed, is wrong in every row)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.execute import memory
+from harness.execute.inputs import make_layers
+from harness.execute.library_imports import read_library
+from harness.execute.timing import cross_check
+from harness.inputs.reference import load_reference_module, op_reference_path
+
+
+def _times(n: int, call_ns: int, overhead_ns: int, clock_share: float = 1.0):
+    """(cand_parent, cand_inproc, ref_parent, ref_inproc): a reference call of 200 us, the
+    harness's overhead around every call, a little jitter; the candidate's own clock sees
+    `clock_share` of its call."""
+    jit = [(k * 7919) % 5000 for k in range(n)]  # up to 5 us, deterministic
+    ref_in = [200_000 + j for j in jit]
+    ref_par = [t + overhead_ns + j for t, j in zip(ref_in, jit)]
+    cand_par = [call_ns + overhead_ns + j for j in jit]
+    cand_in = [int(call_ns * clock_share) for _ in jit]
+    return cand_par, cand_in, ref_par, ref_in
+
+
+def test_cross_check_accepts_an_honest_clock() -> None:
+    check = cross_check(*_times(40, call_ns=500_000, overhead_ns=80_000))
+    assert check.problem is None, check.problem
+    assert abs(check.metrics["clock_excess_us"]) < 10
+
+
+def test_cross_check_finds_a_clock_that_runs_slow() -> None:
+    """A child's clock that sees a third of each call: two thirds missing, far beyond the tolerance."""
+    cand_par, cand_in, ref_par, ref_in = _times(40, call_ns=3_000_000, overhead_ns=80_000, clock_share=1 / 3)
+    check = cross_check(cand_par, cand_in, ref_par, ref_in)
+    assert check.problem is not None and check.problem.startswith("timing not confirmed from outside")
+    # The figure the speedup uses is floored by the outside time less the reference's overhead.
+    floored = [max(t, pc - (pr - tr) - check.floor_ns) for pc, t, pr, tr in zip(cand_par, cand_in, ref_par, ref_in)]
+    assert min(floored) > 2_900_000
+
+
+def test_cross_check_finds_a_clock_that_runs_past_the_outside_one() -> None:
+    cand_par, cand_in, ref_par, ref_in = _times(40, call_ns=500_000, overhead_ns=80_000, clock_share=2.0)
+    check = cross_check(cand_par, cand_in, ref_par, ref_in)
+    assert check.problem is not None and "more than" in check.problem
+
+
+def _shared_library(tmp_path: Path, name: str, body: str) -> Path:
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.fail("no C compiler: scripts/setup.sh's system packages include gcc")
+    src = tmp_path / f"{name}.c"
+    src.write_text(textwrap.dedent(body))
+    out = tmp_path / f"{name}.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(out), str(src)], check=True, timeout=120)
+    return out
+
+
+def test_library_imports_flag_what_a_kernel_never_needs(tmp_path: Path) -> None:
+    """Read from the file, never from the process: fork and mprotect are errors, a plain kernel is clean."""
+    plain = _shared_library(tmp_path, "plain", """
+        void scale(float *x, int n, float a) { for (int i = 0; i < n; ++i) x[i] *= a; }
+    """)
+    sneaky = _shared_library(tmp_path, "sneaky", """
+        #include <unistd.h>
+        #include <sys/mman.h>
+        int later(void *p) { if (fork() == 0) _exit(0); return mprotect(p, 4096, PROT_NONE); }
+    """)
+    clean = read_library([plain], ext_namespace="_ext", replaced=["aten::mul"])
+    assert clean.problems == [] and clean.imports is not None
+    bad = read_library([sneaky], ext_namespace="_ext", replaced=["aten::mul"])
+    kinds = {k for k, _ in bad.problems}
+    text = " ".join(m for _, m in bad.problems)
+    assert kinds == {"library"} and "fork" in text and "mprotect" in text
+
+
+def test_the_parent_reads_a_stopped_child_memory(tmp_path: Path) -> None:
+    """What the parent compares is the bytes in the child's memory while it cannot run."""
+    code = ("import ctypes, os, signal, sys\n"
+            "buf = ctypes.create_string_buffer(b'kernelgrade-bytes', 32)\n"
+            "print(ctypes.addressof(buf), flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGSTOP)\n"
+            "buf.value = b'changed'\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        addr = int(proc.stdout.readline())
+        assert memory.wait_stopped(proc.pid, 10) is True
+        assert bytes(memory.read_memory(proc.pid, addr, 17)) == b"kernelgrade-bytes"
+        with pytest.raises(memory.Unreadable):
+            memory.read_memory(proc.pid, 8, 16)  # page zero is never mapped
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def test_a_filtered_child_that_forks_is_killed() -> None:
+    """The filter is installed before the candidate's code, and a process start ends the child."""
+    code = ("import os, sys\n"
+            "from sandbox.programs import seccomp\n"
+            "print(seccomp.install(), flush=True)\n"
+            "import threading; t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
+            "print('thread ok', flush=True)\n"
+            "os.fork()\n"
+            "print('forked', flush=True)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    lines = out.stdout.splitlines()
+    if lines and lines[0].startswith("no system-call filter"):
+        pytest.skip(lines[0])
+    assert "thread ok" in lines and "forked" not in out.stdout
+    assert out.returncode == -signal.SIGSYS, (out.returncode, out.stderr[-500:])
+
+
+def test_input_layers_differ_in_every_row() -> None:
+    """x0 (from the seed), x1 (the decoy staged ahead) and x2 (the real input) differ in every row
+    of every floating input, so an answer made from the seed or from an early look is wrong everywhere."""
+    ref = load_reference_module(op_reference_path("rmsnorm"))
+    layers = make_layers(ref, [6, 64], "float32", base_seed=1234, index=0)
+    x0, x1, x2 = (layers.layers[k][0] for k in ("x0", "x1", "x2"))
+    for a, b in ((x0, x1), (x1, x2), (x0, x2)):
+        assert bool((a != b).any(dim=-1).all())
+    again = make_layers(ref, [6, 64], "float32", base_seed=1234, index=0)
+    assert torch.equal(again.real[0], x2)  # the same secret seed gives the same inputs
