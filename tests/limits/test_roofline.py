@@ -128,3 +128,33 @@ def test_summary_clause_names_fraction_limit_and_device():
     assert roofline_summary(slow) == "3.3% of the bandwidth limit (30 GB/s, measured) of CPU X, 2 threads"
     assert fmt_fraction(0.0012) == "0.12%" and roofline_summary(roofline_metrics(bytes_moved=None, flops=None,
                                                                                  seconds=1.0, limits=h200)) is None
+
+
+@pytest.mark.slow
+def test_honest_cpu_twin_is_never_flagged_in_20_runs(this_cpu, tmp_path):
+    """The rmsnorm CPU twin (kernels_reference/rmsnorm, built by the run check's own build path and
+    cache), called through its package's API on a 16 MiB input, 20 runs with the LLC flushed before
+    each: never below the floor at this machine's measured bandwidth."""
+    import importlib.util
+    import sys
+
+    from harness.build.cpu_extension import build_cpu_extension
+    from harness.common.paths import asset_dir
+    from harness.project.info import read_project
+
+    built = build_cpu_extension(read_project(asset_dir("kernels_reference") / "rmsnorm"), artifacts=tmp_path,
+                                timeout_s=900)
+    assert built.ok and built.package_dir is not None, built.reason
+    spec = importlib.util.spec_from_file_location("kg_limits_rmsnorm_twin", built.package_dir / "__init__.py",
+                                                  submodule_search_locations=[str(built.package_dir)])
+    twin = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = twin
+    spec.loader.exec_module(twin)
+    ref = load_reference_module(op_reference_path("rmsnorm"))
+    shape = (1024, 4096)
+    x, weight, eps = ref.make_inputs(shape, "float32", torch.Generator().manual_seed(1))
+    torch.testing.assert_close(twin.rms_norm(x, weight, eps), ref.reference(x, weight, eps), atol=1e-4, rtol=1e-5)
+    moved = ref.bytes_moved(shape, "float32")
+    flush = torch.empty(64 * 2 ** 20, dtype=torch.uint8)
+    times = [_timed(twin.rms_norm, (x, weight, eps), flush) for _ in range(20)]
+    assert [floor_problem(t, moved, this_cpu) for t in times] == [None] * 20
