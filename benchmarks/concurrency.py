@@ -1,12 +1,14 @@
-"""Throughput of the eval executor against a local OpenAI-protocol server that answers
-after a fixed delay (a labelled fixture, tests/fakes/openai_server.py).
+"""Throughput of the eval executor against the bare SDK, side by side in one run, against a
+local OpenAI-protocol server that answers after a fixed delay (a labelled fixture,
+tests/fakes/openai_server.py, in its own process so it does not share the harness's GIL).
 
-200 trials (100 text cases x 2 arms x 1 run) at --concurrency 16 with a 50 ms server
-delay: ideal wall time = 200 / 16 x 50 ms. Prints achieved/ideal throughput (target
->= 0.9) and the harness overhead per trial (prompt build, SQLite writes before and after
-the call, grading, the SDK's HTTP round trip beyond the 50 ms).
+For each concurrency (default 16 and 64): max(--trials, 10 x concurrency) text trials (cases x
+2 arms, the fixture skill), and the bare SDK making the very same calls (the same prompts,
+through the same sync client in as many threads) with nothing around them: no store, no
+grading. Both are warmed up first, then timed --reps times in alternating order; the figure
+is the ratio of median walls, bare / harness (1.0: the harness costs nothing; target >= 0.97).
 
-    .venv/bin/python benchmarks/concurrency.py [--trials 200] [--concurrency 16] [--delay 0.05]
+    .venv/bin/python benchmarks/concurrency.py [--concurrency 16,64] [--trials 200] [--delay 0.05] [--reps 5]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,77 +25,102 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+SKILL = REPO / "tests/fixtures/skills/valid-skill"
+TARGET = 0.97
 
 
-def _bare_sdk(base_url: str, *, n_calls: int, concurrency: int) -> float:
+def _cases(folder: Path, n_cases: int) -> Path:
+    path = folder / f"cases-{n_cases}.json"
+    path.write_text(json.dumps({"cases": [{"id": f"c{i}", "input": f"case {i}: which capability?",
+                                           "expected": {"contains": "9.0"}} for i in range(n_cases)]}))
+    return path
+
+
+def _harness(store, base_url: str, cases: Path, concurrency: int) -> float:
+    from harness.workflows.evaluate import EvalOptions, execute, start_eval
+
+    run_id = start_eval(EvalOptions(skill_dir=SKILL, cases_path=cases, models=["fake"], base_url=base_url,
+                                    level="text", concurrency=concurrency), store)
+    t0 = time.perf_counter()
+    execute(run_id, store)
+    wall = time.perf_counter() - t0
+    assert all(t.status == "answered" for t in store.trials(run_id)), "a harness call failed"
+    return wall
+
+
+def _bare_calls(cases: Path) -> list[list[dict]]:
+    """The messages the harness sends for these cases, both arms (built outside any timing)."""
+    from harness.inputs.cases import load_cases
+    from harness.workflows.evaluate import skill_record
+    from harness.prompts.build import build_prompt
+
+    block = skill_record(SKILL)["block"]
+    out = []
+    for case in load_cases(cases):
+        for skill in (None, block):
+            p = build_prompt(case, skill)
+            out.append([{"role": "system", "content": p.system}, {"role": "user", "content": p.user}])
+    return out
+
+
+def _bare(client, calls: list[list[dict]], concurrency: int) -> float:
     from concurrent.futures import ThreadPoolExecutor
 
-    import openai
+    def call(messages: list[dict]) -> None:
+        client.chat.completions.create(model="fake", max_tokens=4096, temperature=1.0, messages=messages)
 
-    client = openai.OpenAI(base_url=base_url, api_key="none", max_retries=0)
-
-    def call(i: int) -> None:
-        client.chat.completions.create(model="fake", max_tokens=64, messages=[
-            {"role": "system", "content": "s"}, {"role": "user", "content": f"case {i}: which capability?"}])
-
-    call(-1)  # connection set-up outside the timing, as for the harness run
     t0 = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(call, range(n_calls)))
+        list(pool.map(call, calls))
     return time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--concurrency", default="16,64")
     ap.add_argument("--trials", type=int, default=200)
-    ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--delay", type=float, default=0.05)
+    ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
+    import logging
+
+    logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["KERNELGRADE_HOME"] = tmp
-        t_import = time.perf_counter()
-        import harness.models.openai_compat  # noqa: F401  (the SDK import is a one-off ~1 s)
+        import openai
 
-        t_import = time.perf_counter() - t_import
-        from harness.workflows.evaluate import EvalOptions, execute, start_eval
         from harness.store.db import Store
 
-        n_cases = args.trials // 2
-        cases = Path(tmp) / "cases.json"
-        cases.write_text(json.dumps({"cases": [{"input": f"case {i}: which capability?",
-                                                "expected": {"contains": "9.0"}} for i in range(n_cases)]}))
-        # The server runs in its own process so it does not compete for the harness's GIL.
         server = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_server", "--delay", str(args.delay)],
                                   cwd=REPO, stdout=subprocess.PIPE, text=True)
         try:
             base_url = server.stdout.readline().strip()
             store = Store()
-            run_id = start_eval(EvalOptions(
-                skill_dir=REPO / "tests/fixtures/skills/valid-skill", cases_path=cases, models=["fake"],
-                base_url=base_url, level="text", concurrency=args.concurrency), store)
-            t0 = time.perf_counter()
-            execute(run_id, store)
-            wall = time.perf_counter() - t0
-            # Baseline on the same server: the bare SDK, same concurrency, no harness around it.
-            # The difference between the two is what the harness adds; the bare ratio shows
-            # what the fixture server and the SDK cost on this machine.
-            raw_wall = _bare_sdk(base_url, n_calls=args.trials, concurrency=args.concurrency)
+            print(f"fixture server delay {args.delay * 1e3:.0f} ms, {os.cpu_count()} CPUs, {args.reps} timed reps "
+                  "each, alternating; walls are medians")
+            print(f"{'concurrency':>11} {'trials':>7} {'ideal s':>8} {'harness s':>10} {'bare SDK s':>11} "
+                  f"{'harness/ideal':>14} {'bare/ideal':>11} {'harness vs bare':>16}  per-rep ratios")
+            for concurrency in (int(c) for c in args.concurrency.split(",")):
+                n = max(args.trials, 10 * concurrency)
+                cases = _cases(Path(tmp), n // 2)
+                calls = _bare_calls(cases)
+                client = openai.OpenAI(base_url=base_url, api_key="none", max_retries=0)
+                _harness(store, base_url, _cases(Path(tmp), concurrency), concurrency)  # warm-up, untimed
+                _bare(client, calls[:concurrency * 2], concurrency)
+                walls: dict[str, list[float]] = {"harness": [], "bare": []}
+                for rep in range(args.reps):
+                    order = ("harness", "bare") if rep % 2 == 0 else ("bare", "harness")
+                    for who in order:
+                        walls[who].append(_harness(store, base_url, cases, concurrency) if who == "harness"
+                                          else _bare(client, calls, concurrency))
+                ideal = n / concurrency * args.delay
+                h, b = statistics.median(walls["harness"]), statistics.median(walls["bare"])
+                per_rep = " ".join(f"{bw / hw:.2f}" for hw, bw in zip(walls["harness"], walls["bare"]))
+                print(f"{concurrency:>11} {n:>7} {ideal:>8.3f} {h:>10.3f} {b:>11.3f} {ideal / h:>14.3f} "
+                      f"{ideal / b:>11.3f} {b / h:>16.3f}  {per_rep}")
         finally:
             server.kill()
-        trials = store.trials(run_id)
-        n = len(trials)
-        calls = sum(t.calls for t in trials)
-        ideal = n / args.concurrency * args.delay
-        answered = sum(t.status == "answered" for t in trials)
-    print(f"one-off start-up: importing the openai SDK took {t_import:.2f} s (not in the wall time below)")
-    print(f"trials: {n} ({calls} model calls), {answered} answered, concurrency {args.concurrency}, server delay {args.delay * 1e3:.0f} ms")
-    print(f"wall: {wall:.3f} s   ideal: {ideal:.3f} s")
-    print(f"achieved/ideal throughput: {ideal / wall:.3f}  (target >= 0.9)")
-    print(f"harness overhead per trial: {(wall - ideal) * args.concurrency / n * 1e3:.1f} ms "
-          f"(wall beyond ideal, spread over the {args.concurrency} workers)")
-    print(f"bare SDK, same server and concurrency: wall {raw_wall:.3f} s, achieved/ideal {ideal / raw_wall:.3f}")
-    print(f"harness vs bare SDK throughput: {raw_wall / wall:.3f}  "
-          f"(what storing, grading and scheduling cost on top of the calls themselves)")
+    print(f"harness vs bare SDK: throughput ratio (bare wall / harness wall), target >= {TARGET}")
 
 
 if __name__ == "__main__":
