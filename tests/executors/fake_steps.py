@@ -53,3 +53,21 @@ def sandboxed_env_step(task: GradeTask, step: Step, lane: Lane | None = None, *,
     grade.results[0].reason = f"{res.stdout.strip()} parent={os.getpid()}"
     where = Placement(executor="local", step=step.name, node="test", lane=lane.name if lane else None)
     return StepResult(key=task.key, step=step.name, grade=grade, where=where, wall_s=0.0)
+
+
+def gpu_probe_step(task: GradeTask, step: Step, lane: Lane | None = None, *, last: bool = True) -> StepResult:
+    """A sandboxed child (as the run check starts) asks torch which GPUs it sees; the answer
+    ("count uuid") comes back as the grade's reason."""
+    from sandbox.limits import Limits
+    from sandbox.run import run_sandboxed
+
+    code = ("import torch; n = torch.cuda.device_count(); "
+            "print(n, torch.cuda.get_device_properties(0).uuid if n else None)")
+    work = Path(task.artifacts or ".")
+    work.mkdir(parents=True, exist_ok=True)
+    res = run_sandboxed([sys.executable, "-c", code], cwd=work, limits=Limits(wall_s=120), backend="local")
+    grade = _grade(task, step)
+    grade.results[0].reason = res.stdout.strip() or res.stderr.strip()[-300:]
+    where = Placement(executor="local", step=step.name, node="test", lane=lane.name if lane else None,
+                      gpu=lane.gpu if lane else None)
+    return StepResult(key=task.key, step=step.name, grade=grade, where=where, wall_s=0.0)

@@ -220,3 +220,31 @@ def test_a_node_killed_mid_task_is_retried_elsewhere_and_each_trial_graded_once(
     assert result.graded == 6 and not result.failed, result.failed
     assert len(outcomes) == 6 and all(len(ids) == 1 for ids in _grade_rows(store, run_id).values())
     assert {t.grade.score.verdict for t in store.trials(run_id)} == {"pass"}
+
+
+def test_eval_through_ray_calls_the_model_here_and_grades_on_the_nodes(cluster, tmp_path) -> None:
+    """`eval --executor ray`: the model server is reached from the driver only (one request per
+    trial); the answers are graded on the cluster's nodes; the driver records every grade."""
+    import json
+
+    from harness.executors import ExecutorSettings
+    from harness.workflows.evaluate import EvalOptions, Progress, execute, start_eval
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps({"cases": [{"input": "Which capability string for H100?",
+                                            "expected": {"contains": ["9.0"]}}]}))
+    skill = Path(__file__).resolve().parents[1] / "fixtures/skills/valid-skill"
+    store = Store()
+    lines: list[str] = []
+    with FakeOpenAIServer() as server:
+        run_id = start_eval(EvalOptions(skill_dir=skill, cases_path=cases, models=["fake-model"], runs=2,
+                                        base_url=server.base_url, level="text"), store)
+        status = execute(run_id, store, Progress(on_status=lines.append),
+                         executor=ExecutorSettings(executor="ray", ray_address=cluster[0].address))
+        assert status == "finished" and len(server.requests) == 4
+    trials = store.trials(run_id)
+    workers = {n.node_id for n in cluster[1][:2]}
+    assert all(t.grade.where["executor"] == "ray" and t.grade.where["node_id"] in workers for t in trials)
+    assert sorted(t.grade.score.verdict for t in trials if t.arm == "with_skill") == ["pass", "pass"]
+    assert lines and lines[-1].startswith("ray ")
