@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from harness.agent.conversation import AssistantStep, Conversation, Usage
 from harness.agent.tools import ToolCall, anthropic_tools, openai_tools, parse_anthropic_call, parse_openai_call
 from harness.models.base import ModelCallError, translate_sdk_error
+from harness.models.local_server import MODEL_ID
 from harness.models.registry import ModelSpec
 from harness.models.retry import RetryingClient
 
@@ -171,9 +172,11 @@ def make_agent_client(spec: ModelSpec, *, timeout_s: float = 300.0, attempts: in
                                      base_url=spec.base_url, timeout_s=timeout_s)
     else:
         key = os.environ.get(spec.key_env) if spec.key_env else None
-        # The embedded llama.cpp server's chatml-function-calling template drops role=tool messages.
+        # The embedded llama.cpp server's chatml-function-calling template drops role=tool messages;
+        # the embedded model's id names it also when `serve-local --tools` serves it at a --base-url.
+        embedded = spec.provider == "local" or spec.model_id == MODEL_ID
         inner = OpenAIAgentClient(spec.model_id, provider=spec.provider, base_url=spec.base_url, api_key=key,
-                                  timeout_s=timeout_s, tool_results_as_user=spec.provider == "local")
+                                  timeout_s=timeout_s, tool_results_as_user=embedded)
     return RetryingClient(inner, attempts=attempts)  # type: ignore[arg-type]
 
 

@@ -355,6 +355,43 @@ def test_serve_local_command_prints_url_and_stops_on_ctrl_c(tmp_path):
             proc.kill()
 
 
+@pytest.mark.slow
+@needs_model
+def test_serve_local_with_tools_answers_native_tool_calls(tmp_path):
+    """serve-local --tools serves the tool-calling chat format eval --agent uses: a forced tool call
+    through the real openai SDK comes back as a tool call, not text."""
+    import openai
+
+    env = {**os.environ, "KERNELGRADE_HOME": str(tmp_path), "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "serve-local", "--ctx", "2048", "--tools"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO,
+                            preexec_fn=default_sigint)
+    try:
+        lines = []
+        while not any("Ctrl-C" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"serve-local ended early: {''.join(lines)}"
+            lines.append(line)
+        out = "".join(lines)
+        assert "eval ... --agent --base-url" in out
+        url = next(w for w in out.split() if w.startswith("http://127.0.0.1:"))
+        client = openai.OpenAI(base_url=url, api_key="none", max_retries=0, timeout=120)
+        tool = {"type": "function", "function": {"name": "list_files", "description": "List the workspace's files.",
+                                                 "parameters": {"type": "object", "properties": {
+                                                     "path": {"type": "string"}}, "required": ["path"]}}}
+        reply = client.chat.completions.create(
+            model=MODEL_ID, messages=[{"role": "user", "content": "List the files in the current folder."}],
+            tools=[tool], tool_choice={"type": "function", "function": {"name": "list_files"}}, max_tokens=48)
+        calls = reply.choices[0].message.tool_calls
+        assert calls and calls[0].function.name == "list_files"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @needs_model
 def test_serve_local_port_in_use_is_one_line_exit_2(tmp_path):
     # Wide COLUMNS: rich wraps the CLI's error line at 80 columns when stderr is a pipe.
