@@ -5,12 +5,19 @@ SHAPES, DTYPES, bytes_moved(shape, dtype) and flops(shape, dtype); optionally
 TEST_SHAPES (small shapes for CPU runs and CI), TOLERANCE {dtype: (atol, rtol)}
 and TORCH_OPS (aten op names the kernel replaces, e.g. ["aten::rms_norm"]).
 
+DTYPES may hold torch dtypes or their names; TOLERANCE may be keyed by either. The harness
+hands make_inputs, bytes_moved and flops a torch.dtype (one that fails with it is asked again
+with the name, as references written for names expect), and names dtypes ("float32")
+everywhere else. A reference that fails while making inputs or counting is the user's error (UserError
+naming the file and the call), never an internal error.
+
 The harness process only resolves the path and reads plain attributes; the
 reference is *executed* for outputs and timing in sandbox/programs/reference_child.py.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from types import ModuleType
 
@@ -67,7 +74,45 @@ def load_reference_module(path: Path) -> ModuleType:
     missing = [a for a in REQUIRED if not hasattr(module, a)]
     if missing:
         raise UserError(f"{path}: missing {', '.join(missing)} (reference contract)")
+    module.DTYPES = [dtype_name(d) for d in module.DTYPES]
+    if isinstance(getattr(module, "TOLERANCE", None), dict):
+        module.TOLERANCE = {dtype_name(k): v for k, v in module.TOLERANCE.items()}
+    for name in ("make_inputs", "bytes_moved", "flops"):
+        setattr(module, name, _called_as_contract(path, name, getattr(module, name)))
     return module
+
+
+def dtype_name(dtype: object) -> str:
+    """"float32" for torch.float32, "torch.float32" or "float32"."""
+    return str(dtype).removeprefix("torch.")
+
+
+def _as_torch_dtype(dtype: object) -> object:
+    import torch
+
+    found = getattr(torch, dtype_name(dtype), None) if isinstance(dtype, str) else dtype
+    return found if isinstance(found, torch.dtype) else dtype
+
+
+def _called_as_contract(path: Path, name: str, fn):
+    """`fn(shape, dtype, ...)` given a torch.dtype whatever the harness holds, its failure a UserError."""
+    if getattr(fn, "__kg_contract__", False):
+        return fn
+
+    @functools.wraps(fn)
+    def call(shape, dtype, *rest, **kwargs):
+        try:
+            return fn(shape, _as_torch_dtype(dtype), *rest, **kwargs)
+        except Exception as err:  # the reference's own fault, said as the user's error
+            first = err
+        try:  # a reference written for dtype names (getattr(torch, dtype)) keeps working
+            return fn(shape, dtype_name(dtype), *rest, **kwargs)
+        except Exception:
+            raise UserError(f"reference {path}: {name}({tuple(shape)}, {dtype_name(dtype)}) raised "
+                            f"{type(first).__name__}: {first}") from None
+
+    call.__kg_contract__ = True  # type: ignore[attr-defined]
+    return call
 
 
 def tolerance(module: ModuleType, dtype: str, atol: float | None = None,
@@ -84,5 +129,5 @@ def op_name_of(path: Path) -> str:
     return Path(path).resolve().parent.name
 
 
-__all__ = ["DEFAULT_TOLERANCE", "load_reference_module", "op_reference_path", "op_name_of",
+__all__ = ["DEFAULT_TOLERANCE", "dtype_name", "load_reference_module", "op_reference_path", "op_name_of",
            "resolve_reference_path", "tolerance"]
