@@ -87,7 +87,7 @@ def check(
 
     Exit codes: 0 every check within the level passed (skips are listed; a project with no
     CUDA kernel is 0, its compile skip said plainly); 1 a check failed (or, with --strict, was
-    skipped); 2 usage error; 3 internal error.
+    skipped); 2 usage error (also --level run with no reference to run against); 3 internal error.
     """
     from harness.executors import ExecutorSettings
     from harness.workflows.check_project import check_project, exit_code, junit_xml

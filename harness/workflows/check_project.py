@@ -55,6 +55,10 @@ def check_project(project_dir: Path, *, level: str = "auto", device: str = "cuda
     resolved = resolve_level(level, device) if executor is None else level  # type: ignore[arg-type]
     ref = resolve_reference_path(explicit=reference, op=op, project_dir=project_dir)
     ref = ref.resolve() if ref is not None else None
+    if level == "run" and ref is None:
+        # Asked for a run, a skip would let CI pass with nothing run ("auto" may skip it).
+        raise UserError("--level run: no reference to run against (give --op NAME or --reference FILE, "
+                        "or put a reference.py at the project root)")
     run_id = f"check-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     artifacts = artifacts_dir(run_id)
     options = GradeOptions(sandbox=sandbox, compile_timeout_s=timeout_s, reference=ref)

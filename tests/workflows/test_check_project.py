@@ -8,6 +8,7 @@ through the shared compile cache, so only the first run on a machine pays for it
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -227,3 +228,14 @@ def test_run_on_cpu_without_a_cpu_kernel_is_one_line_and_exit_2(capsys):
     captured = capsys.readouterr()
     err = " ".join(captured.err.split())
     assert "no CPU kernel in build.toml" in err and "internal error" not in err + captured.out
+
+
+def test_run_level_without_a_reference_is_an_error_not_a_pass(tmp_path, capsys):
+    """Issue 19 item 9: `--level run` with no --op, --reference or reference.py cannot run anything;
+    exit 2 with one line, where a skip would have let a CI job pass (auto keeps the skip)."""
+    project = tmp_path / "noref"
+    shutil.copytree(repo_root() / "tests" / "fixtures" / "projects" / "compat" / "cxx_flags_canary", project)
+    assert not (project / "reference.py").exists()
+    assert main(["check", str(project), "--level", "run", "--device", "cpu"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--level run: no reference to run against" in err
