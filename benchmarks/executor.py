@@ -103,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overhead-tasks", type=int, default=30)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    from tests.executors.ray_cluster import pinned_sha
+
+    with pinned_sha():  # the nodes run this checkout even if a commit lands meanwhile
+        return measure(args)
+
+
+def measure(args: argparse.Namespace) -> int:
 
     import ray
     from ray.cluster_utils import Cluster

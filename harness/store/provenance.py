@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import os
 import platform
 import shutil
 import subprocess
@@ -60,7 +61,10 @@ def environment(*, with_torch: bool = True) -> dict:
     """Versions and hardware. torch is imported only when asked (it takes seconds)."""
     env: dict = {
         "kernelgrade": kernelgrade_version(),
-        "git_sha": _run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root()),
+        # KERNELGRADE_GIT_SHA: the commit a checkout without .git (an archive, a wheelhouse install)
+        # was made from; it names the code, so a Ray cluster's nodes can be matched on it.
+        "git_sha": os.environ.get("KERNELGRADE_GIT_SHA") or _run(["git", "rev-parse", "--short", "HEAD"],
+                                                                 cwd=repo_root()),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": _cpu_model(),

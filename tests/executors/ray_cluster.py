@@ -4,8 +4,10 @@ executor relies on that: tasks carry their content."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 FAKE_NVCC = '#!/bin/sh\necho "nvcc: NVIDIA (R) Cuda compiler driver"\necho "Cuda compilation tools, release 12.4, V12.4.131"\n'
 
@@ -18,6 +20,27 @@ def ray_or_missing():
 
         missing("ray is not installed", "bash scripts/setup.sh installs the [ray] extra")
     return ray
+
+
+@contextlib.contextmanager
+def pinned_sha() -> Iterator[None]:
+    """KERNELGRADE_GIT_SHA set to this checkout's commit for the driver and every node started
+    inside (they inherit it): the nodes run this very checkout, but a commit landing mid-test
+    (others work in it too) would otherwise make their git sha differ from the driver's."""
+    from harness.executors.node import _static_env
+    from harness.store.provenance import environment
+
+    before = os.environ.get("KERNELGRADE_GIT_SHA")
+    os.environ["KERNELGRADE_GIT_SHA"] = environment(with_torch=False)["git_sha"] or "none"
+    _static_env.cache_clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("KERNELGRADE_GIT_SHA", None)
+        else:
+            os.environ["KERNELGRADE_GIT_SHA"] = before
+        _static_env.cache_clear()
 
 
 def fake_nvcc_dir(folder: Path) -> Path:

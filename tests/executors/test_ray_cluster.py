@@ -14,7 +14,8 @@ from harness.executors.local import LocalExecutor
 from harness.executors.regrade import project_task, regrade
 from harness.executors.tasks import GradeTask
 from harness.store.db import Store
-from tests.executors.ray_cluster import fake_nvcc_dir, other_toolchain_node, ray_or_missing, start_cluster, timing_node
+from tests.executors.ray_cluster import (fake_nvcc_dir, other_toolchain_node, pinned_sha, ray_or_missing,
+                                         start_cluster, timing_node)
 from tests.executors.runs import CHEAT_NAMES, CHEATS, REFS, as_answer, cpu_batch, store_run, text_case, twin_case
 from tests.expected import read_expected
 
@@ -27,9 +28,10 @@ def cluster(tmp_path_factory):
     ray_or_missing()
     fake = fake_nvcc_dir(tmp_path_factory.mktemp("fake-cuda-12.4"))
     home = tmp_path_factory.mktemp("nodes-home")
-    cluster, nodes = start_cluster([timing_node(), timing_node(), other_toolchain_node(fake)], home=home)
-    yield cluster, nodes
-    cluster.shutdown()
+    with pinned_sha():
+        cluster, nodes = start_cluster([timing_node(), timing_node(), other_toolchain_node(fake)], home=home)
+        yield cluster, nodes
+        cluster.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +250,17 @@ def test_eval_through_ray_calls_the_model_here_and_grades_on_the_nodes(cluster, 
     assert all(t.grade.where["executor"] == "ray" and t.grade.where["node_id"] in workers for t in trials)
     assert sorted(t.grade.score.verdict for t in trials if t.arm == "with_skill") == ["pass", "pass"]
     assert lines and lines[-1].startswith("ray ")
+
+
+def test_the_benchmark_measures_ray_overhead_per_task(cluster, executor) -> None:
+    """benchmarks/executor.py's overhead figure on this cluster: one figure per task, each the
+    driver's wall time less the step's own time (not asserted against the 50 ms target: this
+    machine's cores are shared with other jobs)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "executor.py"
+    spec = importlib.util.spec_from_file_location("bench_executor", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    figures = bench.ray_overhead(cluster[0].address, 5)
+    assert len(figures) == 5 and all(0 < ms < 10_000 for ms in figures), figures
