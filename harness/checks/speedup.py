@@ -6,7 +6,9 @@ median, labelled with the device.
 
 Passes when timing succeeded and, on CUDA, speedup >= the case's min_speedup. On CPU
 the figure is reported (labelled CPU) but never gated: min_speedup is a GPU target.
-The physics floor (bytes moved / H100 bandwidth) applies on CUDA only.
+The physics floor (bytes moved / the bandwidth limit of the device timed on, harness.limits)
+applies on CPU and CUDA; the roofline figures (bytes, FLOPs, achieved rates, limits, fractions)
+name the device and the limit they are measured against (docs/limits.md).
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from harness.common.results import CheckResult, Finding
 from harness.execute.judge import CallJudgement, judge_outputs, summarize
 from harness.execute.runner import RunPlan
 from harness.execute.timing import TimingOutcome, run_timing
+from harness.limits import device_limits, floor_problem, roofline_metrics, roofline_summary
 
 NAME = "speedup"
-H100_BANDWIDTH = 3.35e12
-"""Bytes per second: the H100 SXM5 HBM3 peak (REFERENCE.md §4)."""
 
 
 def _check_timed_outputs(plan: RunPlan, outcome: TimingOutcome) -> list[tuple[str, str]]:
@@ -52,6 +53,7 @@ def check_speedup(ctx: CheckContext) -> CheckResult:
     plan: RunPlan | None = ctx.state.get("run_plan")  # type: ignore[assignment]
     if plan is None or plan.timing is None:
         return CheckResult.skip(NAME, "blocked by run (no passing run to time)")
+    limits = device_limits(ctx.device)  # measured (once, cached) here, where the timing runs, before it
     outcome = run_timing(plan)
     problems = list(outcome.problems)
     if outcome.patched:
@@ -66,8 +68,8 @@ def check_speedup(ctx: CheckContext) -> CheckResult:
     tp = plan.timing
     cand, refside = outcome.candidate.spread(), outcome.reference.spread()
     speedup = outcome.speedup
-    moved = int(ref.bytes_moved(tuple(tp.shape), tp.dtype))
-    flop = int(ref.flops(tuple(tp.shape), tp.dtype))
+    moved = ref.bytes_moved(tuple(tp.shape), tp.dtype)  # either may be None: not counted
+    flop = ref.flops(tuple(tp.shape), tp.dtype)
     cand_s = cand["median_ns"] / 1e9
     metrics: dict = {
         "device": ctx.device, "speedup": speedup, "candidate_median_us": cand["median_ns"] / 1e3,
@@ -75,20 +77,18 @@ def check_speedup(ctx: CheckContext) -> CheckResult:
         "candidate_iqr_rel": cand["iqr_rel"], "reference_iqr_rel": refside["iqr_rel"],
         "candidate_round_spread_rel": cand["round_spread_rel"], "timed_iters": cand["n"],
         "rounds": len(outcome.candidate.round_medians_ns), "timing_shape": "x".join(map(str, tp.shape)),
-        "timing_dtype": tp.dtype, "bytes_moved": moved, "bandwidth_gbs": moved / cand_s / 1e9,
-        "gflops": flop / cand_s / 1e9, "timed_outputs_checked": len(outcome.checked),
+        "timing_dtype": tp.dtype, **roofline_metrics(bytes_moved=moved, flops=flop, seconds=cand_s, limits=limits),
+        "timed_outputs_checked": len(outcome.checked),
         "timer": ("cuda events" if ctx.device == "cuda" else "perf_counter_ns")
                  + ", cross-checked by the parent's clock",
         **outcome.metrics,
     }
     notes: list[Finding] = []
     min_speedup = ctx.case.kernel.min_speedup if ctx.case is not None and ctx.case.kernel else None
+    floor = floor_problem(cand["median_ns"], moved, limits)
+    if floor is not None:
+        problems.append(("physics", floor))
     if ctx.device == "cuda":
-        floor_ns = moved / H100_BANDWIDTH * 1e9
-        metrics["bandwidth_fraction"] = moved / cand_s / H100_BANDWIDTH
-        if cand["median_ns"] < floor_ns:
-            problems.append(("physics", f"median {cand['median_ns'] / 1e3:.2f} us is below the "
-                                        f"{floor_ns / 1e3:.2f} us that {moved} bytes need at H100 bandwidth"))
         if min_speedup is not None and speedup < min_speedup:
             problems.append(("slow", f"speedup {speedup:.2f}x is below the case's min_speedup {min_speedup:g}x"))
     elif min_speedup is not None:
@@ -99,6 +99,8 @@ def check_speedup(ctx: CheckContext) -> CheckResult:
     ok_reason = (f"{label} speedup {speedup:.2f}x (candidate {cand['median_ns'] / 1e3:.1f} us vs reference "
                  f"{refside['median_ns'] / 1e3:.1f} us median of {cand['n']}, shape {metrics['timing_shape']} "
                  f"{tp.dtype})")
+    if (roof := roofline_summary(metrics)) is not None:
+        ok_reason += f"; {roof}"
     log_path = ctx.artifacts / "speedup.json"
     log_path.write_text(json.dumps({"metrics": metrics, "candidate_ns": outcome.candidate.times_ns,
                                     "reference_ns": outcome.reference.times_ns,
