@@ -29,7 +29,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from harness.common.paths import data_dir
-from harness.limits.parts import DeviceProps, Match, identify
+from harness.limits.parts import PARTS, DeviceProps, Match, identify
 
 log = logging.getLogger(__name__)
 PROBE = Path(__file__).with_name("probe.py")
@@ -232,6 +232,20 @@ def _identify(visible: str | None) -> DeviceProps | None:
     return props_from(ident) if ident and ident.get("name") else None
 
 
+def unidentified_cuda_limits() -> DeviceLimits:
+    """A GPU the probe could not identify (pure): the table's highest figures, so the floor still
+    catches what no sm_90 part could do, and never flags what one could."""
+    fastest = max(PARTS, key=lambda p: p.bandwidth)
+    strongest = max(PARTS, key=lambda p: p.bf16_dense)
+    return DeviceLimits(
+        device="cuda", name="GPU (not identified)", key="cuda-unidentified",
+        note="the limits probe could not identify the GPU: the highest figures of the sm_90 table",
+        bandwidth=Limit(kind="bandwidth", value=fastest.bandwidth, table=fastest.bandwidth, basis="table",
+                        what=f"highest peak bandwidth in the table, {fastest.name} ({fastest.source})"),
+        compute=Limit(kind="compute", value=strongest.bf16_dense, table=strongest.bf16_dense, basis="table",
+                      what=f"highest dense BF16 peak in the table, {strongest.name} ({strongest.source})"))
+
+
 def measure_cuda_limits() -> DeviceLimits | None:
     """The visible GPU's limits (cached per device and driver); None when no GPU answers."""
     props = _identify(os.environ.get("CUDA_VISIBLE_DEVICES"))
@@ -247,11 +261,14 @@ def props_from(data: dict) -> DeviceProps:
                        clock_mhz=data.get("clock_mhz"))
 
 
-def device_limits(device: str) -> DeviceLimits | None:
-    """Limits for `device` ('cpu' or 'cuda') where the caller runs its timing."""
-    return measure_cpu_limits() if device == "cpu" else measure_cuda_limits()
+def device_limits(device: str) -> DeviceLimits:
+    """Limits for `device` ('cpu' or 'cuda') where the caller runs its timing. A GPU the probe
+    cannot identify gets the table's highest figures (unidentified_cuda_limits)."""
+    if device == "cpu":
+        return measure_cpu_limits()
+    return measure_cuda_limits() or unidentified_cuda_limits()
 
 
 __all__ = ["DeviceLimits", "Limit", "combine", "cpu_limits", "cpu_key", "cpu_model", "cuda_key", "cuda_limits",
            "device_limits", "measure_cpu_limits", "measure_cuda_limits", "props_from", "run_probe",
-           "timing_threads"]
+           "timing_threads", "unidentified_cuda_limits"]

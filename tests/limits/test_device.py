@@ -10,6 +10,7 @@ import pytest
 from harness.limits import device as dev
 from harness.limits import probe
 from harness.limits.device import combine, cpu_limits, cuda_limits
+from harness.limits.parts import PARTS
 from tests.limits.test_parts import H100_PCIE, H100_SXM, H200, MIG, UNKNOWN
 
 
@@ -94,6 +95,11 @@ def test_failed_probe_gives_no_limit(tmp_path, monkeypatch):
     assert not list((tmp_path / "limits").glob("*.json"))
     dev._identify.cache_clear()
     assert dev.measure_cuda_limits() is None
+    # the speedup check still gets a floor: the table's highest figures, never below what a part can do
+    fallback = dev.device_limits("cuda")
+    assert fallback.name == "GPU (not identified)" and fallback.bandwidth.value == 4.9e12
+    assert "GH200 (144 GB HBM3e)" in fallback.bandwidth.what and "could not identify" in fallback.note
+    assert fallback.bandwidth.value == max(p.bandwidth for p in PARTS)
     dev._identify.cache_clear()
 
 
