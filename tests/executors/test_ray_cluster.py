@@ -264,3 +264,17 @@ def test_the_benchmark_measures_ray_overhead_per_task(cluster, executor) -> None
     spec.loader.exec_module(bench)  # type: ignore[union-attr]
     figures = bench.ray_overhead(cluster[0].address, 5)
     assert len(figures) == 5 and all(0 < ms < 10_000 for ms in figures), figures
+
+
+def test_check_through_ray_from_the_command_line(cluster, executor, capsys) -> None:
+    """`kernelgrade check PROJECT --executor ray`: the same checks and statuses as locally."""
+    import json
+
+    from harness.cli.main import main
+
+    args = ["check", str(REFS / "rmsnorm"), "--level", "compile", "--device", "cpu", "--json"]
+    found = []
+    for extra in ([], ["--executor", "ray", "--ray-address", cluster[0].address]):
+        assert main(args + extra) == 0
+        found.append({r["name"]: r["status"] for r in json.loads(capsys.readouterr().out)["results"]})
+    assert found[0] == found[1] and found[1]["compile"] == "pass", found
