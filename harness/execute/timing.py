@@ -97,7 +97,10 @@ def cross_check(cand_parent: list[int], cand_inproc: list[int], ref_parent: list
     inside) less the reference's overhead is about zero for an honest candidate, and that
     much of the call is missing from the candidate's own clock otherwise. The tolerance
     grows with the reference's jitter (how much its overhead moves from one call to the
-    next: a busy machine) and never with anything the candidate's process does."""
+    next: a busy machine) and with the spread of the paired differences themselves, so a
+    loaded machine's noise in either child's overhead is not read as a missing clock. A
+    candidate that widens that spread on purpose (sleeping at random) only lengthens its own
+    outside time, which bounds its figure from below: the check can miss it, the figure cannot."""
     overhead = [p - t for p, t in zip(ref_parent, ref_inproc)]
     missing = sorted((pc - tc) - o for pc, tc, o in zip(cand_parent, cand_inproc, overhead))
     steps = sorted(abs(a - b) for a, b in zip(overhead, overhead[1:])) or [0]
@@ -105,8 +108,10 @@ def cross_check(cand_parent: list[int], cand_inproc: list[int], ref_parent: list
     cand_outside, cand_inside = statistics.median(cand_parent), statistics.median(cand_inproc)
     call_outside = statistics.median(pc - o for pc, o in zip(cand_parent, overhead))
     excess = quantile(missing, 0.5)
-    slack = ABS_SLACK_NS + 3 * jitter + REL_SLACK * max(0.0, call_outside)
+    spread = quantile(sorted(abs(m - excess) for m in missing), 0.5)  # median absolute deviation
+    slack = ABS_SLACK_NS + 3 * jitter + 3 * spread + REL_SLACK * max(0.0, call_outside)
     metrics = {"reference_overhead_us": statistics.median(overhead) / 1e3, "overhead_jitter_us": jitter / 1e3,
+               "clock_gap_spread_us": spread / 1e3,
                "clock_excess_us": excess / 1e3, "clock_slack_us": slack / 1e3,
                "candidate_outside_us": call_outside / 1e3, "candidate_inside_us": cand_inside / 1e3}
     problem = None

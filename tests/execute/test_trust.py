@@ -56,6 +56,26 @@ def test_cross_check_finds_a_clock_that_runs_past_the_outside_one() -> None:
     assert check.problem is not None and "more than" in check.problem
 
 
+def _loaded(n: int, call_ns: int, clock_share: float = 1.0):
+    """A loaded machine: each child's overhead around a call (8 ms) moves by up to 10 ms, independently."""
+    import random
+
+    rng = random.Random(7)
+    ref_in = [200_000 + rng.randrange(50_000) for _ in range(n)]
+    ref_par = [t + 8_000_000 + rng.randrange(10_000_000) for t in ref_in]
+    cand_in = [int(call_ns * clock_share)] * n
+    cand_par = [call_ns + 8_000_000 + rng.randrange(10_000_000) for _ in range(n)]
+    return cand_par, cand_in, ref_par, ref_in
+
+
+def test_cross_check_tolerates_a_loaded_machine_and_still_sees_a_slow_clock() -> None:
+    for seed_shift in range(20):
+        cand_par, cand_in, ref_par, ref_in = _loaded(40 + seed_shift, call_ns=400_000)
+        assert cross_check(cand_par, cand_in, ref_par, ref_in).problem is None
+    cand_par, cand_in, ref_par, ref_in = _loaded(40, call_ns=60_000_000, clock_share=1 / 3)
+    assert cross_check(cand_par, cand_in, ref_par, ref_in).problem is not None
+
+
 def _shared_library(tmp_path: Path, name: str, body: str) -> Path:
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
