@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from pydantic import BaseModel, Field
 
+from harness.common.errors import UserError
 from harness.execute import memory
 from harness.execute.inputs import CallInputs, InputRing, layers_file, make_layers, write_decoy_spec
 from harness.execute.session import ChildSession, LoadFailed, SessionDied, SessionEnd
@@ -381,6 +382,8 @@ def run_reference_outputs(plan: RunPlan, inputs: dict[int, CallInputs], name: st
         for cid, layers in inputs.items():
             src = layers_file(workdir / f"in_{cid}.pt", layers)
             reply = session.request({"op": "outputs", "file": str(src), "out": str(workdir / f"ref_{cid}.pt")})
+            if reply.msg.get("reference_failed"):  # the user's reference, not kernelgrade, failed
+                raise UserError(f"reference {plan.reference_path}: {reply.msg.get('error')}")
             if reply.msg.get("kind") != "outputs":
                 raise RuntimeError(f"reference child: {reply.msg.get('error')}")
             out[cid] = load_tensors(workdir / f"ref_{cid}.pt")

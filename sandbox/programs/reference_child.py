@@ -37,8 +37,13 @@ def outputs_op(ref, dev):
         done = {}
         for layer, args in data["layers"].items():
             args = tuple(dev.to_device(a) if isinstance(a, torch.Tensor) else a for a in args)
-            result = ref.reference(*args)
-            dev.sync()
+            try:
+                result = ref.reference(*args)
+                dev.sync()
+            except Exception as err:  # noqa: BLE001 - the reference's own failure, told to the parent
+                shapes = ", ".join(str(tuple(a.shape)) if isinstance(a, torch.Tensor) else repr(a) for a in args)
+                return {"kind": "error", "seq": msg.get("seq"), "reference_failed": True,
+                        "error": f"reference({shapes}) raised {type(err).__name__}: {err}"[:1000]}
             done[layer] = [_plain(v) for v in flatten_outputs(result)]
         torch.save(done, msg["out"])
         return {"kind": "outputs", "seq": msg["seq"], "out": msg["out"]}

@@ -95,3 +95,15 @@ def test_check_runs_a_dtype_reference_and_a_broken_one_exits_2(tmp_path: Path, c
     assert main(["check", str(RMSNORM), "--level", "run", "--device", "cpu", "--reference", str(bad)]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert f"reference {bad.resolve()}: make_inputs((4, 256), float32) raised ValueError: no such size" in err
+
+
+@pytest.mark.slow
+def test_a_reference_that_fails_computing_is_one_line_and_exit_2(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The reference's own failure (in its child) names the file and the call; it is not kernelgrade's error."""
+    monkeypatch.setenv("KERNELGRADE_HOME", str(tmp_path / "home"))
+    bad = _write(tmp_path, DTYPE_REFERENCE.replace("    xf = x.float()\n", "    raise RuntimeError('unsupported eps')\n"),
+                 "failing_reference.py")
+    assert main(["check", str(RMSNORM), "--level", "run", "--device", "cpu", "--reference", str(bad)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"reference {bad.resolve()}: reference((" in err and "raised RuntimeError: unsupported eps" in err
+    assert "internal error" not in err
