@@ -319,29 +319,32 @@ def test_parent_signal_stops_server(sig, tmp_path):
             parent.kill()
 
 
+def _serve_local(tmp_path, *args: str, columns: int) -> tuple[subprocess.Popen, str, str]:
+    """Start `serve-local ARGS` and read up to its Ctrl-C line: (process, what it printed, the URL)."""
+    env = {**os.environ, "KERNELGRADE_HOME": str(tmp_path), "PYTHONPATH": str(REPO), "COLUMNS": str(columns)}
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "serve-local", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO,
+                            preexec_fn=default_sigint)
+    lines: list[str] = []
+    try:
+        while not any("Ctrl-C" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"serve-local ended early: {''.join(lines)}"
+            lines.append(line)
+    except BaseException:
+        proc.kill()
+        raise
+    out = "".join(lines)
+    return proc, out, next(w for w in out.split() if w.startswith("http://127.0.0.1:"))
+
+
 @pytest.mark.slow
 @needs_model
 def test_serve_local_command_prints_url_and_stops_on_ctrl_c(tmp_path):
     import httpx
 
-    env = {**os.environ, "KERNELGRADE_HOME": str(tmp_path), "PYTHONPATH": str(REPO), "COLUMNS": "60"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli.main", "serve-local", "--ctx", "1024"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=REPO,
-        preexec_fn=default_sigint,
-    )
+    proc, out, url = _serve_local(tmp_path, "--ctx", "1024", columns=60)
     try:
-        lines = []
-        while not any("Ctrl-C" in line for line in lines):
-            line = proc.stdout.readline()
-            assert line, f"serve-local ended early: {''.join(lines)}"
-            lines.append(line)
-        out = "".join(lines)
-        url = next(w for w in out.split() if w.startswith("http://127.0.0.1:"))
         assert f"--base-url {url} --model {MODEL_ID}" in out  # one line despite a narrow terminal
         assert httpx.get(url + "/models", timeout=5).json()["data"][0]["id"] == MODEL_ID
         pid = int(out.split("pid ")[1].split(",")[0])
@@ -362,19 +365,9 @@ def test_serve_local_with_tools_answers_native_tool_calls(tmp_path):
     through the real openai SDK comes back as a tool call, not text."""
     import openai
 
-    env = {**os.environ, "KERNELGRADE_HOME": str(tmp_path), "PYTHONPATH": str(REPO), "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "serve-local", "--ctx", "2048", "--tools"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO,
-                            preexec_fn=default_sigint)
+    proc, out, url = _serve_local(tmp_path, "--ctx", "2048", "--tools", columns=200)
     try:
-        lines = []
-        while not any("Ctrl-C" in line for line in lines):
-            line = proc.stdout.readline()
-            assert line, f"serve-local ended early: {''.join(lines)}"
-            lines.append(line)
-        out = "".join(lines)
         assert "eval ... --agent --base-url" in out
-        url = next(w for w in out.split() if w.startswith("http://127.0.0.1:"))
         client = openai.OpenAI(base_url=url, api_key="none", max_retries=0, timeout=120)
         tool = {"type": "function", "function": {"name": "list_files", "description": "List the workspace's files.",
                                                  "parameters": {"type": "object", "properties": {
