@@ -180,6 +180,8 @@ def test_a_driver_killed_mid_rescore_resumes_without_regrading(cluster, tmp_path
     assert all(len(ids) == 1 for ids in after.values()), after  # every trial graded exactly once
     assert {t: after[t] for t in graded_before} == graded_before  # no stored grade redone
     assert f"{len(graded_before)} trial(s) already graded" in done.stderr
+    # the command says which node got no tasks, and why
+    assert any("gets no tasks" in line and "release 12.4" in line for line in done.stderr.splitlines()), done.stderr
     verdicts = {t.case_id: t.grade.score.verdict for t in store.trials(run_id)}
     assert verdicts == {f"text-{i}": "pass" for i in range(4)} | {"twin-rmsnorm": "pass", "twin-softmax": "pass"}
 
