@@ -28,6 +28,9 @@ class GradeOptions:
     """The reference op for a bare project (`check --op`), when no case names one."""
     seed: int | None = None
     """A fixed base seed to replay a failure; None draws a fresh secret one."""
+    baseline: str | None = None
+    """eager | compile: what the speedup is measured against (`check --baseline`); None: the
+    case's own (`kernel.baseline`), else eager."""
 
 
 @dataclass

@@ -92,7 +92,9 @@ def make_plan(ctx: CheckContext, ref_path: Path, ref: ModuleType, package_dir: P
     iters = ctx.options.timed_iters or dev.default_timed_iters
     rounds = int(ctx.options.timing_rounds or dev.default_rounds)
     largest = max(shapes, key=lambda s: (_numel(s), s))
-    timing = TimingPlan(shape=largest, dtype=dtypes[0], iters=iters, warmup=dev.default_warmup, rounds=rounds)
+    baseline = ctx.options.baseline or (spec.baseline if spec is not None else "eager")
+    timing = TimingPlan(shape=largest, dtype=dtypes[0], iters=iters, warmup=dev.default_warmup, rounds=rounds,
+                        baseline=baseline)
     replaced = [op_name_of(ref_path), str(ref.API), *list(getattr(ref, "TORCH_OPS", []) or [])]
     api = ctx.case.kernel.api_name if spec is not None else str(ref.API)
     workdir = ctx.artifacts / "run"

@@ -24,6 +24,8 @@ from harness.execute.timing import TimingOutcome, run_timing
 from harness.limits import device_limits, floor_problem, roofline_metrics, roofline_summary
 
 NAME = "speedup"
+#: What a speedup is against (TimingPlan.baseline -> the name reports carry).
+BASELINES = {"eager": "eager PyTorch", "compile": "torch.compile"}
 
 
 def _check_timed_outputs(plan: RunPlan, outcome: TimingOutcome) -> list[tuple[str, str]]:
@@ -72,7 +74,8 @@ def check_speedup(ctx: CheckContext) -> CheckResult:
     flop = ref.flops(tuple(tp.shape), tp.dtype)
     cand_s = cand["median_ns"] / 1e9
     metrics: dict = {
-        "device": ctx.device, "speedup": speedup, "candidate_median_us": cand["median_ns"] / 1e3,
+        "device": ctx.device, "speedup": speedup, "baseline": BASELINES[tp.baseline],
+        "candidate_median_us": cand["median_ns"] / 1e3,
         "reference_median_us": refside["median_ns"] / 1e3, "candidate_min_us": cand["min_ns"] / 1e3,
         "candidate_iqr_rel": cand["iqr_rel"], "reference_iqr_rel": refside["iqr_rel"],
         "candidate_round_spread_rel": cand["round_spread_rel"], "timed_iters": cand["n"],
@@ -96,7 +99,8 @@ def check_speedup(ctx: CheckContext) -> CheckResult:
                              reason=f"min_speedup {min_speedup:g}x is a GPU target; not applied to a CPU figure"))
     findings = [Finding(severity="error", key=k, reason=m) for k, m in summarize(problems)] + notes
     label = ctx.device.upper()
-    ok_reason = (f"{label} speedup {speedup:.2f}x (candidate {cand['median_ns'] / 1e3:.1f} us vs reference "
+    versus = "reference" if tp.baseline == "eager" else f"reference under {BASELINES[tp.baseline]}"
+    ok_reason = (f"{label} speedup {speedup:.2f}x (candidate {cand['median_ns'] / 1e3:.1f} us vs {versus} "
                  f"{refside['median_ns'] / 1e3:.1f} us median of {cand['n']}, shape {metrics['timing_shape']} "
                  f"{tp.dtype})")
     if (roof := roofline_summary(metrics)) is not None:
@@ -114,4 +118,4 @@ def check_speedup(ctx: CheckContext) -> CheckResult:
     return result
 
 
-__all__ = ["check_speedup"]
+__all__ = ["BASELINES", "check_speedup"]

@@ -35,6 +35,9 @@ def import_kernelbench_cmd(
                                                                    "CPU shapes are scaled to (one core)."),
     max_mib: float = typer.Option(64.0, "--cpu-max-mib", help="Bytes one CPU call may read and write, "
                                                                 "in MiB (inputs, parameters, outputs)."),
+    baseline: str = typer.Option("eager", "--baseline", help="eager | compile: what the cases' speedups are "
+                                 "timed against (KernelBench reports both: eager PyTorch, and torch.compile). "
+                                 "Written into each case as kernel.baseline."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List every problem not imported."),
 ) -> None:
     """Import KernelBench problems as kernel cases with generated references.
@@ -46,6 +49,8 @@ def import_kernelbench_cmd(
     from harness.kernelbench.analyze import REASONS
     from harness.kernelbench.importer import import_kernelbench, parse_numbers
 
+    if baseline not in ("eager", "compile"):
+        raise typer.BadParameter(f"{baseline!r}: eager or compile", param_hint="--baseline")
     console = Console(highlight=False, stderr=True, soft_wrap=True)
     levels = parse_numbers(level, what="--level") or [1]
     with console.status("importing") as status:
@@ -53,7 +58,7 @@ def import_kernelbench_cmd(
                                     numbers=parse_numbers(problems, what="--problems"),
                                     dtypes=[d.strip() for d in dtypes.split(",") if d.strip()],
                                     budget_ms=budget_ms, max_cpu_bytes=int(max_mib * 2 ** 20),
-                                    progress=lambda text: status.update(f"importing {escape(text)}"))
+                                    baseline=baseline, progress=lambda text: status.update(f"importing {escape(text)}"))
     out_console = Console(highlight=False, soft_wrap=True)
     for line in result.summary_lines():
         out_console.print(escape(line))

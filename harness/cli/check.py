@@ -72,6 +72,9 @@ def check(
     reference: Path = typer.Option(None, "--reference", help="A reference.py (API, reference, make_inputs, ...)."),
     sandbox: str = typer.Option("auto", "--sandbox", help="auto | local | bwrap | container, for the project's code."),
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds per compile."),
+    baseline: str = typer.Option("eager", "--baseline", help="eager | compile: time the speedup against the eager "
+                                 "PyTorch reference, or the reference under torch.compile (KernelBench's second "
+                                 "baseline; correctness is always judged against the eager reference)."),
     executor: str = typer.Option("local", "--executor", help="local | ray: where the checks run (ray: on a node of "
                                  "the cluster, the project's files sent as content; see docs/scale.md)."),
     ray_address: str = typer.Option("auto", "--ray-address", help="--executor ray: auto or ray://HOST:PORT."),
@@ -92,6 +95,8 @@ def check(
     from harness.executors import ExecutorSettings
     from harness.workflows.check_project import check_project, exit_code, junit_xml
 
+    if baseline not in ("eager", "compile"):
+        raise typer.BadParameter(f"{baseline!r}: eager or compile", param_hint="--baseline")
     if executor not in ("local", "ray"):
         raise typer.BadParameter(f"{executor!r}: local or ray", param_hint="--executor")
     level_note = " (auto)" if level == "auto" else ""
@@ -99,7 +104,7 @@ def check(
     settings = None if (executor, gpus, cache_dir) == ("local", None, None) else ExecutorSettings(
         executor=executor, ray_address=ray_address, gpus=gpus, cache_dir=cache_dir)  # type: ignore[arg-type]
     found = check_project(project_dir, level=level, device=device, op=op, reference=reference,
-                          sandbox=sandbox, timeout_s=timeout, executor=settings)
+                          sandbox=sandbox, timeout_s=timeout, executor=settings, baseline=baseline)
     results, resolved, ref, artifacts = found.results, found.level, found.reference, found.artifacts
     code = exit_code(results, strict=strict)
     if junit is not None:

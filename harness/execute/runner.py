@@ -60,6 +60,9 @@ class TimingPlan(BaseModel):
     rounds: int
     check_per_round: int = 4
     """Timed calls per round whose outputs are checked when not all of them are."""
+    baseline: str = "eager"
+    """eager: the reference as written; compile: the reference under torch.compile (timing only;
+    correctness is always judged against the eager reference)."""
 
 
 class RunPlan(BaseModel):

@@ -182,7 +182,8 @@ def run_timing(plan: RunPlan) -> TimingOutcome:
     cand = ChildSession("sandbox.programs.runner_child", wd, candidate_setup(plan, ring_c, correctness=False),
                         plan.device, plan.sandbox, plan.timeout_s, plan.memory_mb, child_paths(plan), ring_fd=ring_c.fd)
     refs = ChildSession("sandbox.programs.reference_child", plan.workdir / "timing_reference",
-                        {"device": plan.device, "reference_path": str(plan.reference_path), **ring_r.setup()},
+                        {"device": plan.device, "reference_path": str(plan.reference_path),
+                         "compile": tp.baseline == "compile", **ring_r.setup()},
                         plan.device, plan.sandbox, plan.timeout_s, plan.memory_mb, (Path(plan.reference_path).parent,),
                         ring_fd=ring_r.fd)
     flush = ParentFlush(plan.device)

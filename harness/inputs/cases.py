@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -74,6 +74,9 @@ class KernelSpec(BaseModel):
     checks: list[CheckName] = Field(default_factory=lambda: ["build_toml", "compile"])
     sass: SassSpec = Field(default_factory=SassSpec)
     min_speedup: float | None = None
+    baseline: Literal["eager", "compile"] = "eager"
+    """What the speedup is measured against: the eager PyTorch reference, or the reference
+    compiled with torch.compile (KernelBench's second baseline)."""
 
     @field_validator("checks")
     @classmethod

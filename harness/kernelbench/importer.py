@@ -101,7 +101,7 @@ def _label(folder: Path, path: Path) -> str:
 
 def import_kernelbench(root: Path, out: Path, *, levels: list[int], numbers: list[int] | None = None,
                        dtypes: list[str] | None = None, budget_ms: float = BUDGET_MS,
-                       max_cpu_bytes: int = MAX_CPU_BYTES,
+                       max_cpu_bytes: int = MAX_CPU_BYTES, baseline: str = "eager",
                        progress: Callable[[str], None] | None = None) -> ImportResult:
     """Analyse the selected problems, write references under `out`'s stem folder and the case
     file at `out`. UserError when nothing could be imported (nothing is written then)."""
@@ -127,7 +127,8 @@ def import_kernelbench(root: Path, out: Path, *, levels: list[int], numbers: lis
                 ref = write_reference(found, refs / op_name(found), source_label=_label(folder.parent, path),
                                       dtypes=dtypes)
                 cases.append(make_case(found, reference_rel=ref.relative_to(out.parent).as_posix(),
-                                       source_label=_label(folder.parent, path), dtypes=dtypes))
+                                       source_label=_label(folder.parent, path), dtypes=dtypes,
+                                       baseline=baseline))
                 result.imported.append(found)
             else:
                 result.refused.append(found)

@@ -189,7 +189,7 @@ def case_input(a: Analysis, source: str, dtypes: list[str]) -> str:
 
 
 def make_case(a: Analysis, *, reference_rel: str, source_label: str, dtypes: list[str],
-              checks: list[str] | None = None) -> dict:
+              checks: list[str] | None = None, baseline: str = "eager") -> dict:
     """The case as JSON data (harness.inputs.cases.Case loads it unchanged)."""
     from harness.inputs.cases import KernelSpec
 
@@ -198,6 +198,8 @@ def make_case(a: Analysis, *, reference_rel: str, source_label: str, dtypes: lis
               "checks": checks or DEFAULT_CHECKS}
     if "reference" in KernelSpec.model_fields:  # once a case can name its reference file (docs/kernelbench.md)
         kernel["reference"] = reference_rel
+    if baseline != "eager":
+        kernel["baseline"] = baseline  # speedups against the reference under torch.compile
     return {
         "id": case_id(a),
         "input": case_input(a, source, dtypes),

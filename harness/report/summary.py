@@ -223,11 +223,16 @@ def is_correct(trial: ReportTrial) -> bool:
 
 
 def device_of(trial: ReportTrial, run: ReportRun) -> str:
+    """The device a trial's figures were measured on, and the baseline when it is not eager
+    PyTorch: speedups against different baselines are never pooled."""
+    speed = trial.check("speedup")
+    baseline = speed.metrics.get("baseline") if speed is not None else None
+    suffix = f" vs {baseline}" if baseline not in (None, "eager PyTorch") else ""
     for name in ("speedup", "run"):
         check = trial.check(name)
         if check is not None and check.device:
-            return check.device
-    return trial.device or run.device or "unknown"
+            return check.device + suffix
+    return (trial.device or run.device or "unknown") + suffix
 
 
 def _mean(values: list[float]) -> float | None:

@@ -36,7 +36,7 @@ class ProjectCheck(BaseModel):
 
 def check_project(project_dir: Path, *, level: str = "auto", device: str = "cuda", op: str | None = None,
                   reference: Path | None = None, sandbox: str = "auto", timeout_s: float = 600.0,
-                  executor: "ExecutorSettings | None" = None) -> ProjectCheck:
+                  executor: "ExecutorSettings | None" = None, baseline: str = "eager") -> ProjectCheck:
     """Every project check within `level` (resolved as DESIGN.md "Levels" says) on `project_dir`.
     With `executor`, the checks run as one task of it (harness.workflows.scale.check_through):
     on Ray the project's files travel to a node, locally `--gpus` pins the run to a GPU."""
@@ -61,7 +61,7 @@ def check_project(project_dir: Path, *, level: str = "auto", device: str = "cuda
                         "or put a reference.py at the project root)")
     run_id = f"check-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     artifacts = artifacts_dir(run_id)
-    options = GradeOptions(sandbox=sandbox, compile_timeout_s=timeout_s, reference=ref)
+    options = GradeOptions(sandbox=sandbox, compile_timeout_s=timeout_s, reference=ref, baseline=baseline)
     if executor is not None:
         from harness.workflows.scale import check_through
 

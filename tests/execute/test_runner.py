@@ -225,3 +225,24 @@ def test_cuda_run_without_a_linked_build_says_why(tmp_path, monkeypatch) -> None
     assert result.status == "skip"
     assert result.reason == ("no loadable CUDA build from the compile check "
                              "(not linked: torch 2.11.0 is built for CUDA 12.8, nvcc is 13.0)")
+
+
+@pytest.mark.slow
+def test_speedup_against_the_reference_under_torch_compile(tmp_path: Path) -> None:
+    """kernel.baseline = compile: the reference timing child runs the reference under torch.compile
+    (inductor, compiled on the warm-up calls inside the sandbox); correctness stays with the eager one."""
+    case = Case(input="fixture", kernel=KernelSpec(op="rmsnorm", api="rms_norm(input, weight, eps)",
+                                                   shapes=[[7, 1000], [3, 4095]], dtypes=["float32"],
+                                                   checks=["run", "speedup"], baseline="compile"))
+    project = REPO / "kernels_reference" / "rmsnorm"
+    ctx = _ctx(project, tmp_path, case=case)
+    run = check_run(ctx)
+    assert run.status == "pass", run.reason
+    speed = check_speedup(ctx)
+    assert speed.status == "pass", (speed.reason, [f.reason for f in speed.findings])
+    assert speed.metrics["baseline"] == "torch.compile"
+    assert "vs reference under torch.compile" in speed.reason
+    # The option wins over the case: eager again, said so.
+    eager = _ctx(project, tmp_path / "eager", case=case, baseline="eager")
+    assert check_run(eager).status == "pass"
+    assert check_speedup(eager).metrics["baseline"] == "eager PyTorch"

@@ -132,6 +132,18 @@ def test_selection_and_levels(tmp_path: Path) -> None:
     assert not (tmp_path / "x.json").exists()
 
 
+def test_baseline_compile_is_written_into_each_case(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "kb.json"
+    assert main(["cases", "import-kernelbench", str(CHECKOUT), "--level", "1", "--problems", "1",
+                 "-o", str(out), "--baseline", "compile"]) == 0
+    (case,) = load_cases(out)
+    assert case.kernel.baseline == "compile"
+    assert main(["cases", "import-kernelbench", str(CHECKOUT), "--problems", "1", "-o", str(out),
+                 "--baseline", "inductor"]) == 2  # a usage error, nothing written over the file
+    assert load_cases(out)[0].kernel.baseline == "compile"
+    capsys.readouterr()
+
+
 def test_cli_prints_counts_per_level(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "cases" / "kb.json"
     rc = main(["cases", "import-kernelbench", str(CHECKOUT), "--level", "1", "--problems", "1,4-5",

@@ -521,3 +521,27 @@ def test_empty_and_odd_runs_render(tmp_path):
     render_terminal(odd, console, summary=s)
     text = console.export_text()
     assert "[bold]m" in text and "boom [x]" in text and "no completed trials" in text
+
+
+def test_speedups_against_torch_compile_are_never_pooled_with_eager_ones() -> None:
+    """A case timed against the reference under torch.compile (kernel.baseline = compile) gets its own
+    fast_p and geomean group, named by its baseline."""
+    from harness.report.summary import summarize_arm
+
+    def timed(speedup: float, baseline: str) -> list[CheckResult]:
+        checks = _pass_all(speedup)
+        checks[-1] = CheckResult(name="speedup", status="pass", reason=f"{speedup}x", device="cpu",
+                                 metrics={"speedup": speedup, "baseline": baseline})
+        return checks
+
+    w = "with_skill"
+    trials = [_trial("m", w, "c1", 0, "pass", timed(2.0, "eager PyTorch")),
+              _trial("m", w, "c1", 1, "pass", timed(3.0, "eager PyTorch")),
+              _trial("m", w, "c2", 0, "pass", timed(0.5, "torch.compile"))]
+    arm = summarize_arm(ReportRun(run_id="r-baselines", skill_name="s", skill_sha256="ab" * 32, skill_tokens=1,
+                                  level="run", device="cpu", env={}, notes=[], trials=trials), "m", w, n_boot=200)
+    assert set(arm.fast_p) == {"cpu", "cpu vs torch.compile"}
+    assert arm.fast_p["cpu"]["1.0"] == 1.0 and arm.fast_p["cpu vs torch.compile"]["1.0"] == 0.0
+    geo = {s.device: s for s in arm.speedup}
+    assert geo["cpu"].count == 2 and geo["cpu vs torch.compile"].count == 1
+    assert geo["cpu vs torch.compile"].geomean == pytest.approx(0.5)
