@@ -7,6 +7,9 @@ For each concurrency (default 16 and 64): max(--trials, 10 x concurrency) text t
 through the same sync client in as many threads) with nothing around them: no store, no
 grading. Both are warmed up first, then timed --reps times in alternating order; the figure
 is the ratio of median walls, bare / harness (1.0: the harness costs nothing; target >= 0.97).
+Beside it, this process's CPU time per trial (time.process_time over the timed part: the
+harness's own work plus the SDK's; the fixture server is another process), the figure that
+stays put when other jobs load the machine and the walls swing.
 
     .venv/bin/python benchmarks/concurrency.py [--concurrency 16,64] [--trials 200] [--delay 0.05] [--reps 5]
 """
@@ -36,16 +39,16 @@ def _cases(folder: Path, n_cases: int) -> Path:
     return path
 
 
-def _harness(store, base_url: str, cases: Path, concurrency: int) -> float:
+def _harness(store, base_url: str, cases: Path, concurrency: int) -> tuple[float, float]:
     from harness.workflows.evaluate import EvalOptions, execute, start_eval
 
     run_id = start_eval(EvalOptions(skill_dir=SKILL, cases_path=cases, models=["fake"], base_url=base_url,
                                     level="text", concurrency=concurrency), store)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     execute(run_id, store)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert all(t.status == "answered" for t in store.trials(run_id)), "a harness call failed"
-    return wall
+    return wall, cpu
 
 
 def _bare_calls(cases: Path) -> list[list[dict]]:
@@ -63,16 +66,16 @@ def _bare_calls(cases: Path) -> list[list[dict]]:
     return out
 
 
-def _bare(client, calls: list[list[dict]], concurrency: int) -> float:
+def _bare(client, calls: list[list[dict]], concurrency: int) -> tuple[float, float]:
     from concurrent.futures import ThreadPoolExecutor
 
     def call(messages: list[dict]) -> None:
         client.chat.completions.create(model="fake", max_tokens=4096, temperature=1.0, messages=messages)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(call, calls))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> None:
@@ -99,7 +102,8 @@ def main() -> None:
             print(f"fixture server delay {args.delay * 1e3:.0f} ms, {os.cpu_count()} CPUs, {args.reps} timed reps "
                   "each, alternating; walls are medians")
             print(f"{'concurrency':>11} {'trials':>7} {'ideal s':>8} {'harness s':>10} {'bare SDK s':>11} "
-                  f"{'harness/ideal':>14} {'bare/ideal':>11} {'harness vs bare':>16}  per-rep ratios")
+                  f"{'harness/ideal':>14} {'bare/ideal':>11} {'harness vs bare':>16} {'CPU ms/trial h|b':>17}"
+                  "  per-rep ratios")
             for concurrency in (int(c) for c in args.concurrency.split(",")):
                 n = max(args.trials, 10 * concurrency)
                 cases = _cases(Path(tmp), n // 2)
@@ -108,16 +112,20 @@ def main() -> None:
                 _harness(store, base_url, _cases(Path(tmp), concurrency), concurrency)  # warm-up, untimed
                 _bare(client, calls[:concurrency * 2], concurrency)
                 walls: dict[str, list[float]] = {"harness": [], "bare": []}
+                cpus: dict[str, list[float]] = {"harness": [], "bare": []}
                 for rep in range(args.reps):
                     order = ("harness", "bare") if rep % 2 == 0 else ("bare", "harness")
                     for who in order:
-                        walls[who].append(_harness(store, base_url, cases, concurrency) if who == "harness"
-                                          else _bare(client, calls, concurrency))
+                        wall, cpu = (_harness(store, base_url, cases, concurrency) if who == "harness"
+                                     else _bare(client, calls, concurrency))
+                        walls[who].append(wall)
+                        cpus[who].append(cpu * 1e3 / n)
                 ideal = n / concurrency * args.delay
                 h, b = statistics.median(walls["harness"]), statistics.median(walls["bare"])
                 per_rep = " ".join(f"{bw / hw:.2f}" for hw, bw in zip(walls["harness"], walls["bare"]))
                 print(f"{concurrency:>11} {n:>7} {ideal:>8.3f} {h:>10.3f} {b:>11.3f} {ideal / h:>14.3f} "
-                      f"{ideal / b:>11.3f} {b / h:>16.3f}  {per_rep}")
+                      f"{ideal / b:>11.3f} {b / h:>16.3f} "
+                      f"{statistics.median(cpus['harness']):>8.2f}|{statistics.median(cpus['bare']):<8.2f}  {per_rep}")
         finally:
             server.kill()
     print(f"harness vs bare SDK: throughput ratio (bare wall / harness wall), target >= {TARGET}")

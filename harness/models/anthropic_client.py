@@ -15,6 +15,7 @@ import time
 import anthropic
 
 from harness.models.base import ChatRequest, Completion, translate_sdk_error
+from harness.models.http import http_client
 
 #: A 5-minute breakpoint: the default TTL, and the cache-write price in the price table (1.25x).
 EPHEMERAL = {"type": "ephemeral"}
@@ -79,8 +80,8 @@ class AnthropicClient:
     def __init__(self, model: str, *, api_key: str, base_url: str | None = None,
                  timeout_s: float = 300.0) -> None:
         self.model = model
-        self._client = anthropic.Anthropic(api_key=api_key, base_url=base_url,
-                                           timeout=timeout_s, max_retries=0)
+        self._client = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
+                                           http_client=http_client(anthropic, timeout_s=timeout_s))
 
     @property
     def takes_temperature(self) -> bool:

@@ -14,6 +14,7 @@ import time
 import openai
 
 from harness.models.base import ChatRequest, Completion, ModelCallError, translate_sdk_error
+from harness.models.http import http_client
 
 
 def prompt_cache_key(request: ChatRequest) -> str:
@@ -58,7 +59,8 @@ class OpenAICompatClient:
         # The SDK's own retries are off: tenacity (harness/models/retry.py) owns retrying,
         # so every attempt is counted and bounded in one place.
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed",
-                                     timeout=timeout_s, max_retries=0)
+                                     timeout=timeout_s, max_retries=0,
+                                     http_client=http_client(openai, timeout_s=timeout_s))
 
     def complete(self, request: ChatRequest) -> Completion:
         start = time.monotonic()

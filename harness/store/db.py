@@ -152,6 +152,18 @@ class RunRow(BaseModel):
         return self.config.get("mode") or "one-shot"
 
 
+#: A trial's prompt as stored: the Prompt's fields, its sha256, the request's settings.
+PromptRecord = tuple[dict, str, dict]
+_PROMPT_SET = ", prompt=?, prompt_sha256=?, request=?"
+
+
+def _prompt_args(prompt: PromptRecord | None) -> tuple:
+    if prompt is None:
+        return ()
+    fields, sha, request = prompt
+    return json.dumps(fields), sha, json.dumps(request)
+
+
 def _step_row(r: sqlite3.Row) -> AgentStepRow:
     return AgentStepRow(seq=r["seq"], role=r["role"], call_id=r["call_id"], tool=r["tool"], is_error=bool(r["is_error"]),
                         input_tokens=r["input_tokens"], output_tokens=r["output_tokens"],
@@ -273,15 +285,18 @@ class Store:
                 [(run_id, c, m, a, i, now()) for c, m, a, i in keys])
 
     def record_prompt(self, trial_id: int, prompt: dict, prompt_sha256: str, request: dict) -> None:
-        self.execute("UPDATE trials SET prompt=?, prompt_sha256=?, request=?, updated=? WHERE id=?",
-                   (json.dumps(prompt), prompt_sha256, json.dumps(request), now(), trial_id))
+        self.execute("UPDATE trials SET" + _PROMPT_SET[1:] + ", updated=? WHERE id=?",
+                     (*_prompt_args((prompt, prompt_sha256, request)), now(), trial_id))
 
-    def record_completion(self, trial_id: int, completion: Completion, *, count_calls: bool = True) -> None:
+    def record_completion(self, trial_id: int, completion: Completion, *, count_calls: bool = True,
+                          prompt: PromptRecord | None = None) -> None:
         """Stored before grading: from here on the trial never calls the model again.
-        `count_calls` False: the calls were counted as they were made (agent steps)."""
+        `count_calls` False: the calls were counted as they were made (agent steps). `prompt`:
+        the prompt, its sha256 and the request settings, in the same write (one statement a call)."""
         self.execute("UPDATE trials SET status='answered', completion=?, error=NULL,"
-                   " calls=calls+?, updated=? WHERE id=?",
-                   (completion.model_dump_json(), completion.attempts if count_calls else 0, now(), trial_id))
+                     " calls=calls+?, updated=?" + _PROMPT_SET * (prompt is not None) + " WHERE id=?",
+                     (completion.model_dump_json(), completion.attempts if count_calls else 0, now(),
+                      *_prompt_args(prompt), trial_id))
 
     def add_agent_step(self, trial_id: int, seq: int, *, role: str, body: str, call_id: str | None = None,
                        tool: str | None = None, is_error: bool = False, usage: tuple[int, int, int] | None = None,
@@ -309,10 +324,11 @@ class Store:
             out.setdefault(r["trial_id"], []).append(_step_row(r))
         return out
 
-    def record_error(self, trial_id: int, error: str, calls: int = 1) -> None:
+    def record_error(self, trial_id: int, error: str, calls: int = 1, *, prompt: PromptRecord | None = None) -> None:
         """The last error of a failed call; `calls`: attempts it made (retries included)."""
-        self.execute("UPDATE trials SET status='error', error=?, calls=calls+?, updated=? WHERE id=?",
-                   (error, calls, now(), trial_id))
+        self.execute("UPDATE trials SET status='error', error=?, calls=calls+?, updated=?"
+                     + _PROMPT_SET * (prompt is not None) + " WHERE id=?",
+                     (error, calls, now(), *_prompt_args(prompt), trial_id))
 
     def record_grade(self, trial_id: int, grade: Grade, *, version: str) -> None:
         """A new grade for the trial; earlier grades stay (rescore appends)."""

@@ -104,6 +104,8 @@ class _RunState:
     cost: float = 0.0
     stop_reason: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    artifacts: Path | None = None
+    """The run's artifact folder, worked out once (data_dir() makes its folder on every call)."""
 
 
 def skill_record(skill_dir: Path) -> dict:
@@ -195,7 +197,8 @@ def start_eval(opts: EvalOptions, store: Store) -> str:
 
 
 def _grade_and_store(store: Store, trial: TrialRecord, case: Case, text: str, *, level: str,
-                     device: str, sandbox: str, answer_format: str = "kernel-builder", executor=None) -> str:
+                     device: str, sandbox: str, answer_format: str = "kernel-builder", executor=None,
+                     artifacts: Path | None = None) -> str:
     if executor is not None:  # graded where the executor says; recorded here, by the driver
         from harness.workflows.scale import grade_through
 
@@ -204,7 +207,7 @@ def _grade_and_store(store: Store, trial: TrialRecord, case: Case, text: str, *,
     # A fresh folder per grading (extraction refuses to write into a used one); text-only
     # cases write nothing, so they get none (mkdir was most of a text trial's cost).
     stamp = now().replace(":", "").replace("+0000", "")
-    folder = artifacts_dir(trial.run_id, create=False) / f"trial-{trial.id}" / f"grade-{stamp}-{secrets.token_hex(3)}"
+    folder = (artifacts or artifacts_dir(trial.run_id, create=False)) / f"trial-{trial.id}" / f"grade-{stamp}-{secrets.token_hex(3)}"
     if case.kernel is not None:
         folder.mkdir(parents=True)
     grade = grade_answer(case, text, level=level, device=device, artifacts=folder,  # type: ignore[arg-type]
@@ -235,20 +238,21 @@ def _do_trial(store: Store, trial: TrialRecord, case: Case, client: ModelClient,
         request = prompt.request(max_tokens=opts.max_tokens, temperature=temperature)
         request = cached_request(request, skill_block if trial.arm == "with_skill" else None,
                                  enabled=opts.prompt_cache)
-        store.record_prompt(trial.id, prompt.model_dump(), prompt.sha256,
-                            request.model_dump(exclude={"system", "user"}))
+        # The prompt goes in the same write as the answer (or the error): one statement a call.
+        # A call cut short stays pending and is prompted afresh on resume.
+        sent = (prompt.model_dump(), prompt.sha256, request.model_dump(exclude={"system", "user"}))
         try:
             completion: Completion = client.complete(request)
         except ModelCallError as err:
-            store.record_error(trial.id, str(err), calls=err.attempts or 1)
+            store.record_error(trial.id, str(err), calls=err.attempts or 1, prompt=sent)
             return "error"
-        store.record_completion(trial.id, completion)
+        store.record_completion(trial.id, completion, prompt=sent)
         _spend(state, opts, config.completion_cost_usd(completion) or 0.0)
         text = completion.text
     else:
         text = trial.completion.text if trial.completion else ""
     return _grade_and_store(store, trial, case, text, level=level, device=opts.device, sandbox=opts.sandbox,
-                            answer_format=opts.answer_format, executor=executor)
+                            answer_format=opts.answer_format, executor=executor, artifacts=state.artifacts)
 
 
 def _model_limits(specs: list[ModelSpec], concurrency: int) -> dict[str, threading.Semaphore]:
@@ -319,7 +323,7 @@ def _execute(run_id: str, store: Store, progress: Progress, grader) -> str:
                                      r.cached_tokens or 0) or 0.0
                      for tid, rows in store.agent_steps_of_run(run_id).items() if tid not in done
                      for r in rows if r.role == "assistant")
-    state = _RunState(cost=spent)
+    state = _RunState(cost=spent, artifacts=artifacts_dir(run_id, create=False))
     if opts.max_cost is not None and spent >= opts.max_cost:
         state.stop_reason = f"--max-cost {opts.max_cost:g} USD already reached ({spent:.4f} USD)"
     store.set_run_status(run_id, "running")

@@ -20,7 +20,7 @@ from harness.common.errors import UserError
 from harness.workflows.evaluate import EvalOptions, execute, start_eval
 from harness.models.base import ChatRequest, Completion, ModelCallError
 from harness.models.retry import RetryingClient
-from harness.prompts.build import SYSTEM_PROMPT, build_prompt
+from harness.prompts.build import SYSTEM_PROMPT, Prompt, build_prompt
 from harness.store.db import Store
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -92,6 +92,10 @@ def test_failed_calls_are_errors_not_failures_and_resume_finishes_them(cases_fil
     trials = store.trials(run_id)
     assert {t.status for t in trials} == {"error"} and all(t.grade is None for t in trials)
     assert "bad_request" in trials[0].error
+    # The prompt is stored in the same write as the error: what was sent, with its hash and settings.
+    sent = {(t.prompt["system"], t.prompt["user"]) for t in trials}
+    assert sent == {(m[0]["content"], m[1]["content"]) for m in (r["messages"] for r in server.requests)}
+    assert all(t.prompt_sha256 == Prompt(**t.prompt).sha256 and t.request["max_tokens"] == 4096 for t in trials)
     with FakeOpenAIServer() as server:
         _point_run_at(store, run_id, server.base_url)
         assert execute(run_id, store) == "finished"
