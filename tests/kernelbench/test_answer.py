@@ -4,6 +4,7 @@ checks that need no build (build_toml, scan) on it."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from harness.kernelbench.adapt import AdaptedAnswer, AdaptRefused, adapt_answer
 from harness.kernelbench.adapt_cpp import binding_cpp, signature_of
 from harness.kernelbench.answer import NotAdaptable, extract_source, read_inline_calls, rewrite_source, \
     sources_digest
+from tests.cuda_helpers import needs_nvcc
 from tests.kernelbench.conftest import ANSWERS, reference_of
 
 HONEST = (ANSWERS / "kernelbench" / "linear_load_inline.py").read_text()
@@ -137,3 +139,19 @@ def test_adapt_refuses_with_a_reason_and_the_cli_exits_2(imported, tmp_path: Pat
     answer.write_text(HONEST)
     assert main(["cases", "adapt-kernelbench", str(answer), "--reference", str(ref), "-o", str(tmp_path / "p")]) == 0
     assert (tmp_path / "p" / "build.toml").is_file()
+
+
+@needs_nvcc
+@pytest.mark.slow
+def test_a_cuda_load_inline_answer_compiles_for_sm90(imported, tmp_path: Path, capsys) -> None:
+    """KernelBench's CUDA answers (load_inline with cuda_sources) become a kernel-builder project with
+    a CUDA kernel; without a GPU it is graded as far as nvcc goes: build.toml, compile for sm_90, SASS."""
+    case = next(c for c in load_cases(imported.cases_path) if c.id == "kb-l1-001-leakyrelu")
+    got = adapt_answer((ANSWERS / "kernelbench" / "leakyrelu_cuda.py").read_text(), reference_of(imported, case),
+                       tmp_path / "project", device="cuda")
+    assert isinstance(got, AdaptedAnswer) and got.functions == ["leaky_relu_cuda"]
+    assert 'backend = "cuda"' in (tmp_path / "project" / "build.toml").read_text()
+    assert main(["check", str(tmp_path / "project"), "--level", "compile", "--device", "cuda", "--json"]) == 0
+    by = {r["name"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert by["build_toml"]["status"] == "pass" and by["compile"]["status"] == "pass", by
+    assert by["sass"]["status"] == "pass", by["sass"]  # the kernel's own body is in the cubin
