@@ -30,7 +30,22 @@ def tls_context() -> ssl.SSLContext:
     return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
+@functools.lru_cache(maxsize=None)
+def _closing_class(base: type) -> type:
+    class Closing(base):  # type: ignore[misc, valid-type]
+        """Closes its connections when collected, as the client the SDK builds for itself does."""
+
+        def __del__(self) -> None:
+            if not self.is_closed:
+                try:
+                    self.close()
+                except Exception:
+                    pass
+
+    return Closing
+
+
 def http_client(sdk, *, timeout_s: float):
-    """`sdk.DefaultHttpxClient` (the SDK's own defaults) on the shared TLS context; `sdk` is
-    the `openai` or `anthropic` module."""
-    return sdk.DefaultHttpxClient(verify=tls_context(), timeout=timeout_s)
+    """`sdk.DefaultHttpxClient` (the SDK's own defaults) on the shared TLS context, closed when
+    collected; `sdk` is the `openai` or `anthropic` module."""
+    return _closing_class(sdk.DefaultHttpxClient)(verify=tls_context(), timeout=timeout_s)

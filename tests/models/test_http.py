@@ -36,3 +36,10 @@ def test_a_different_ca_setting_gets_its_own_context(monkeypatch, tmp_path) -> N
         pytest.skip(f"no CA bundle at {bundle}")
     monkeypatch.setenv("SSL_CERT_FILE", bundle)
     assert tls_context() is not default and tls_context() is tls_context()
+
+
+def test_a_dropped_client_closes_its_connections() -> None:
+    client = OpenAICompatClient("m", base_url="http://127.0.0.1:1/v1")._client._client
+    assert isinstance(client, openai.DefaultHttpxClient) and not client.is_closed
+    client.__del__()
+    assert client.is_closed
