@@ -64,6 +64,10 @@ def eval_cmd(
     api_key_env: str = typer.Option(None, "--api-key-env", help="Environment variable holding the key for --base-url "
                                     "(none needed for local servers)."),
     concurrency: int = typer.Option(4, "--concurrency", "-j", help="Model calls in flight at once."),
+    call_processes: int = typer.Option(None, "--call-processes", help="Worker processes that make the one-shot "
+                                       "model calls (0: all in this process). Default: none below --concurrency 32, "
+                                       "else one per 16 calls in flight, at most one per core. Many fast calls (a "
+                                       "local vLLM) are bound by one process's Python; slow API calls are not."),
     max_tokens: int = typer.Option(None, "--max-tokens", help="Output token limit per answer. Default 4096; "
                                    "768 with the embedded model, whose 8192-token context must also hold the skill."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (stored with the run)."),
@@ -134,6 +138,7 @@ def eval_cmd(
             raise UserError("give a SKILL_DIR (or --resume RUN_ID)")
         opts = eval_options(skill_dir, cases=cases, models=list(model or []), runs=runs, no_baseline=no_baseline,
                             base_url=base_url, api_key_env=api_key_env, concurrency=concurrency,
+                            call_processes=call_processes,
                             max_tokens=max_tokens, temperature=temperature, level=level, device=device,
                             sandbox=sandbox, timeout_s=timeout, max_cost=max_cost, agent=agent,
                             max_turns=max_turns, max_trial_tokens=max_trial_tokens, skill_delivery=skill_delivery,

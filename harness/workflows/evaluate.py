@@ -55,6 +55,9 @@ class StudentSettings(BaseModel):
     attempts: int = 5
     prompt_cache: bool = True
     """Ask for the providers' prompt caches (--no-prompt-cache: off); it changes no prompt text."""
+    call_processes: int | None = None
+    """One-shot: worker processes making the model calls (harness/models/call_pool.py); 0: this
+    process; None: auto (none below concurrency 32). It changes no request."""
     agent: bool = False
     """Agent mode (issue 17): the student works through tools over several turns."""
     max_turns: int = 12
@@ -154,8 +157,23 @@ def _clients(live: dict[str, ModelSpec], opts: EvalOptions) -> dict[str, ModelCl
 
         return {name: make_agent_client(spec, timeout_s=opts.timeout_s, attempts=opts.attempts)  # type: ignore[misc]
                 for name, spec in live.items()}
-    return {name: make_client(spec, timeout_s=opts.timeout_s, attempts=opts.attempts)
-            for name, spec in live.items()}
+    clients = {name: make_client(spec, timeout_s=opts.timeout_s, attempts=opts.attempts)
+               for name, spec in live.items()}
+    return _pooled(clients, live, opts)
+
+
+def _pooled(clients: dict[str, ModelClient], live: dict[str, ModelSpec], opts: EvalOptions) -> dict[str, ModelClient]:
+    """The one-shot calls in worker processes where this process's GIL would be the limit.
+    The embedded server answers one call at a time, so its calls stay here."""
+    from harness.models.call_pool import PooledClient, auto_processes, shared_pool
+
+    n = opts.call_processes if opts.call_processes is not None else auto_processes(opts.concurrency)
+    pooled = [name for name, spec in live.items() if spec.provider != "local"]
+    if n < 1 or not pooled:
+        return clients
+    pool = shared_pool(n)
+    return {**clients, **{name: PooledClient(pool, clients[name], live[name], timeout_s=opts.timeout_s,
+                                             attempts=opts.attempts) for name in pooled}}
 
 
 def start_eval(opts: EvalOptions, store: Store) -> str:
@@ -167,6 +185,8 @@ def start_eval(opts: EvalOptions, store: Store) -> str:
         raise UserError("--runs must be at least 1")
     if opts.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
+    if opts.call_processes is not None and opts.call_processes < 0:
+        raise UserError("--call-processes must be 0 (calls in this process) or more")
     check_agent_options(opts, cases)
     specs = [resolve(m, config, base_url=opts.base_url, api_key_env=opts.api_key_env) for m in opts.models]
     for spec in specs:
