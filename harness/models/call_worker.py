@@ -9,6 +9,7 @@ the pool, or died) ends it at once.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import signal
@@ -27,6 +28,8 @@ def main() -> None:
     os.dup2(2, 1)
     # Ctrl-C is the driver's to handle (it marks the run interrupted, then closes the pool).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Retry warnings reach the terminal as the driver's own do (harness/cli/main.py).
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     clients: dict = {}
     clients_lock, out_lock = threading.Lock(), threading.Lock()
 
