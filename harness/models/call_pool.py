@@ -59,11 +59,12 @@ class CallPool:
         if processes < 1:
             raise ValueError("a call pool needs at least one process")
         env = dict(os.environ)
-        # The workers import this very harness, installed or run from a checkout.
+        # The workers import this very harness, installed or run from a checkout; started in its
+        # folder, so a `harness` package in the user's folder cannot stand in for it.
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self._jobs = itertools.count()
-        self.workers = [_Worker(subprocess.Popen([sys.executable, "-m", "harness.models.call_worker"],
+        self.workers = [_Worker(subprocess.Popen([sys.executable, "-m", "harness.models.call_worker"], cwd=root,
                                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env))
                         for _ in range(processes)]
         for worker in self.workers:
