@@ -25,6 +25,7 @@ app = typer.Typer(
 #: Command modules, in the order `--help` lists them.
 COMMAND_MODULES = [
     "harness.cli.eval",
+    "harness.cli.benchmark",
     "harness.cli.check",
     "harness.cli.validate",
     "harness.cli.runs",

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Iterator, Literal
 
 import typer
 from rich.table import Table
@@ -23,40 +28,173 @@ def register(app: typer.Typer) -> None:
     app.add_typer(runs_app, name="runs")
 
 
+MetricChoice = Literal["success", "tokens"]
+
+
 @runs_app.callback()
 def runs_list(ctx: typer.Context,
-              skill: str = typer.Option(None, "--skill", help="Only runs of this skill (its name)."),
-              model: str = typer.Option(None, "--model", "-m", help="Only runs that used this model (as typed)."),
+              runs_dir: Path = typer.Option(None, "--dir", "-d", help="List the runs of an upskill runs folder "
+                                            "(upskill's `runs -d`; its batches, or one batch) instead of the store. "
+                                            "Read into a scratch store for this listing only; `runs import DIR` "
+                                            "keeps them."),
+              skill: list[str] = typer.Option(None, "--skill", "-s", help="Only runs of this skill (its name); "
+                                              "repeat for several (upskill's -s)."),
+              model: list[str] = typer.Option(None, "--model", "-m", help="Only runs that used this model (as "
+                                              "typed); repeat for several (upskill's -m)."),
               since: str = typer.Option(None, "--since", help="Only runs created since a date (2026-11-30), a time "
                                         "(2026-11-30T12:00, UTC unless given) or an age (90m, 24h, 7d, 2w)."),
+              metric: MetricChoice = typer.Option(None, "--metric", help="Add upskill's figure, baseline -> with "
+                                                  "skill, and sort by it: success = pass rate per trial (an imported "
+                                                  "upskill run: per run), highest with-skill rate first; tokens = "
+                                                  "input + output tokens per answered trial, fewest first. Default: "
+                                                  "neither, newest first (upskill's default is success)."),
               as_json: str = typer.Option(None, "--json", help="The list as JSON on stdout; --json FILE.json writes it."),
               as_csv: str = typer.Option(None, "--csv", help="The list as CSV, one row per run, on stdout; "
                                          "--csv FILE.csv writes it.")) -> None:
-    """List stored runs, newest first (filtered by --skill, --model, --since)."""
+    """List stored runs, newest first (filtered by --skill, --model, --since; -d: an upskill runs folder)."""
     if ctx.invoked_subcommand is not None:
+        if runs_dir is not None:
+            raise UserError(f"runs -d lists an upskill runs folder; to {ctx.invoked_subcommand} its runs, import "
+                            f"them first: kernelgrade runs import {runs_dir}")
         return
-    from harness.cli.render import console, emit
-    from harness.report.csv_out import runs_csv
-    from harness.report.fit import print_table
-    from harness.report.run_list import filter_rows, run_rows
     from harness.store.db import Store
 
-    rows = filter_rows(run_rows(Store()), skill=skill, model=model, since=since)
+    if runs_dir is None:
+        _list(Store(), skill=skill, model=model, since=since, metric=metric, as_json=as_json, as_csv=as_csv)
+        return
+    with _scratch_store(runs_dir) as store:
+        _list(store, skill=skill, model=model, since=since, metric=metric, as_json=as_json, as_csv=as_csv,
+              title=f"upskill runs in {runs_dir} (not imported)")
+
+
+@contextmanager
+def _scratch_store(runs_dir: Path) -> Iterator[Store]:
+    """upskill's logs under `runs_dir`, imported into a store in a temporary KERNELGRADE_HOME that
+    is removed afterwards: the real store is never opened."""
+    from harness.store.db import Store
+    from harness.workflows.upskill_import import import_upskill
+
+    if not runs_dir.is_dir():
+        raise UserError(f"{runs_dir}: no such folder (runs -d takes an upskill runs folder)")
+    old = os.environ.get("KERNELGRADE_HOME")
+    with tempfile.TemporaryDirectory(prefix="kernelgrade-upskill-runs-") as home:
+        os.environ["KERNELGRADE_HOME"] = home
+        try:
+            ids = import_upskill(runs_dir)
+            store = Store()
+            _upskill_times(store, ids)
+            try:
+                yield store
+            finally:
+                store.close()
+        finally:
+            if old is None:
+                os.environ.pop("KERNELGRADE_HOME", None)
+            else:
+                os.environ["KERNELGRADE_HOME"] = old
+
+
+def _upskill_times(store: Store, run_ids: list[str]) -> None:
+    """An imported run is created when imported; in the scratch store it is dated by its batch's
+    first run (upskill's metadata.timestamp), so the list and --since go by when upskill ran it."""
+    from harness.workflows.upskill_import import read_batch
+
+    for run_id in run_ids:
+        stamps = sorted(str(r["metadata"].get("timestamp") or "") for r in
+                        read_batch(Path(store.get_run(run_id).config["source"])))
+        if stamps and stamps[0]:
+            store.execute("UPDATE runs SET created=? WHERE id=?", (stamps[0], run_id))
+
+
+def _list(store: Store, *, skill: list[str] | None, model: list[str] | None, since: str | None,
+          metric: str | None, as_json: str | None, as_csv: str | None, title: str = "runs") -> None:
+    from harness.cli.render import console, emit
+    from harness.report.csv_out import RUN_COLUMNS, runs_csv
+    from harness.report.fit import print_table
+    from harness.report.run_list import filter_rows, run_rows
+
+    rows = filter_rows(run_rows(store), since=since)
+    rows = [r for r in rows if (not skill or r["skill"] in skill)
+            and (not model or any(filter_rows([r], model=m) for m in model))]
+    columns = ["id", "kind", "mode", "created", "status", "skill", "models", "trials", "answered", "errors"]
+    if metric is not None:
+        rows = _with_figures(store, rows, metric)
+        columns.append("pass rate" if metric == "success" else "tokens/trial")
     emit(json.dumps(rows, indent=2, default=str), as_json, what="JSON")
-    emit(runs_csv(rows), as_csv, what="CSV")
+    if as_csv is not None:
+        extra = tuple(FIGURES) if metric else ()
+        emit(runs_csv(rows) if not extra else _csv(rows, RUN_COLUMNS + extra), as_csv, what="CSV")
     if "-" in (as_json, as_csv):
         return
-    table = Table(title="runs")
-    for col in ("id", "kind", "mode", "created", "status", "skill", "models", "trials", "answered", "errors"):
-        table.add_column(col)
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("pass rate", "tokens/trial") else "left")
     for r in rows:
         kind = r["kind"] + (f" ({r['source']})" if r["source"] != "kernelgrade" else "")
-        table.add_row(r["id"], kind, r["mode"], r["created"], r["status"], r["skill"], r["models"],
-                      str(r["trials"]), str(r["answered"]), str(r["errors"]))
+        cells = [r["id"], kind, r["mode"], r["created"], r["status"], r["skill"], r["models"],
+                 str(r["trials"]), str(r["answered"]), str(r["errors"])]
+        if metric is not None:
+            cells.append(_figure_cell(r, metric))
+        table.add_row(*cells)
     if rows:
         print_table(console, table)
     else:
         console.print("no runs match" if (skill or model or since) else "no runs yet")
+
+
+#: The figures --metric adds to each row (JSON and CSV keep them; None: no such trial).
+FIGURES = ("pass_rate_baseline", "pass_rate_with_skill", "tokens_baseline", "tokens_with_skill")
+
+
+def _with_figures(store: Store, rows: list[dict], metric: str) -> list[dict]:
+    """Rows with per-arm pass rate (passed / graded) and mean tokens per answered trial, sorted by
+    the with-skill figure (best first: highest rate, fewest tokens; runs without it last). A
+    generate run's figures are those of the eval runs it made."""
+    sums: dict[tuple[str, str], list[int]] = {}
+    parent = {rid: gen for rid, gen in store.execute(
+        "SELECT id, json_extract(config, '$.generate_run') FROM runs").fetchall()}
+    for rid, arm, passed, graded, tokens, answers in store.execute("""
+            SELECT t.run_id, t.arm, SUM(g.verdict = 'pass'), SUM(g.verdict IN ('pass', 'fail')),
+                   SUM(COALESCE(json_extract(t.completion, '$.input_tokens'), 0)
+                       + COALESCE(json_extract(t.completion, '$.output_tokens'), 0)),
+                   SUM(t.completion IS NOT NULL)
+            FROM trials t LEFT JOIN grades g ON g.id = (SELECT MAX(id) FROM grades WHERE trial_id = t.id)
+            GROUP BY t.run_id, t.arm""").fetchall():
+        for owner in filter(None, (rid, parent.get(rid))):
+            acc = sums.setdefault((owner, arm), [0, 0, 0, 0])
+            for i, v in enumerate((passed, graded, tokens, answers)):
+                acc[i] += v or 0
+    out = []
+    for r in rows:
+        figures = {}
+        for arm in ("baseline", "with_skill"):
+            passed, graded, tokens, answers = sums.get((r["id"], arm), [0, 0, 0, 0])
+            figures[f"pass_rate_{arm}"] = round(passed / graded, 4) if graded else None
+            figures[f"tokens_{arm}"] = round(tokens / answers) if answers else None
+        out.append(r | figures)
+    if metric == "success":
+        key = lambda r: (r["pass_rate_with_skill"] is None, -(r["pass_rate_with_skill"] or 0))  # noqa: E731
+    else:
+        key = lambda r: (r["tokens_with_skill"] is None, r["tokens_with_skill"] or 0)  # noqa: E731
+    return sorted(out, key=key)  # stable: ties stay newest first
+
+
+def _figure_cell(row: dict, metric: str) -> str:
+    """upskill's matrix cell: baseline -> with skill ("-" where the run has no such arm)."""
+    def show(v):
+        if v is None:
+            return "-"
+        return f"{v:.0%}" if metric == "success" else f"{v:,}"
+    name = "pass_rate" if metric == "success" else "tokens"
+    return f"{show(row[f'{name}_baseline'])} -> {show(row[f'{name}_with_skill'])}"
+
+
+def _csv(rows: list[dict], columns: tuple[str, ...]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if r.get(k) is None else r.get(k)) for k in columns} for r in rows)
+    return out.getvalue()
 
 
 @runs_app.command("show")
@@ -131,14 +269,26 @@ def runs_compare(a: str = typer.Argument(..., help="Run A (the reference side)."
 @runs_app.command("export")
 def runs_export(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
                 output: Path = typer.Option(..., "--output", "-o", help="tar: the F.tar to write; inspect: the "
-                                            "folder for the .eval logs."),
-                fmt: Literal["tar", "inspect"] = typer.Option(
+                                            "folder for the .eval logs; upskill: the runs folder the batch "
+                                            "folder goes in."),
+                fmt: Literal["tar", "inspect", "upskill"] = typer.Option(
                     "tar", "--format", help="tar: the run with its artifacts, for `runs import` (e.g. on an H100 "
                     "node); inspect: inspect_ai eval logs (one per model and arm) that `inspect view` opens "
-                    "(needs the [inspect] extra).")) -> None:
-    """Pack a run into a tar file (e.g. to rescore on an H100 node), or write inspect_ai logs.
+                    "(needs the [inspect] extra); upskill: upskill's run logs (OUTPUT/<batch>/run_N/, "
+                    "batch_summary.json), one upskill run per model, run index and arm.")) -> None:
+    """Pack a run into a tar file (e.g. to rescore on an H100 node), or write inspect_ai or upskill logs.
 
-    tar: the run's rows and artifacts. A generate run is packed with its teacher calls, its steps and the eval runs it made."""
+    tar: the run's rows and artifacts. A generate run is packed with its teacher calls, its steps and the eval runs it made.
+    upskill: an eval run as upskill's run logs (`upskill runs -d OUTPUT` and `kernelgrade runs -d OUTPUT` read them);
+    an upskill run passes when every case of it passed."""
+    if fmt == "upskill":
+        from harness.store.db import Store
+        from harness.workflows.upskill_export import write_upskill_logs
+
+        store = Store()
+        batch = write_upskill_logs(store, run_id, output)
+        print(f"wrote upskill logs of {store.get_run(run_id).id} to {batch}")
+        return
     if fmt == "inspect":
         from harness.workflows.transfer import export_inspect
 

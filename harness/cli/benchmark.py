@@ -1,0 +1,119 @@
+"""`kernelgrade benchmark`: upskill's benchmark, a thin command over the eval workflow.
+
+Every case of the skill, --runs times per model, with the skill only (no baseline arm), then
+the report `eval` prints. It is `kernelgrade eval SKILL -m M --no-baseline --runs 3` under
+upskill's spelling; the run is stored like any other (`runs show`, `runs compare`, `eval --resume`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from harness.cli.options import (
+    CSV_HELP, DEVICE_HELP, JSON_HELP, LEVEL_HELP, SANDBOX_HELP, DeviceChoice, LevelChoice, SandboxChoice,
+)
+from harness.common.errors import UserError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("benchmark")(benchmark_cmd)
+
+
+def _cases_for(skill_dir: Path, cases: Path | None, test_gen_model: str | None) -> tuple[Path | None, str | None]:
+    """The case file to use and why (None, None: left to eval_options, e.g. no SKILL.md there).
+    upskill generates tests when the skill has none; kernelgrade's benchmark asks for -t instead."""
+    from harness.common.paths import shipped_path
+    from harness.inputs.skill_meta import default_cases_path
+
+    if cases is not None:
+        found, why = cases, str(cases)
+    else:
+        resolved = shipped_path(skill_dir, "skills")
+        if not (resolved / "SKILL.md").is_file():
+            return None, None
+        try:
+            found, why = default_cases_path(resolved)
+        except UserError as err:
+            raise UserError(f"{resolved}: no test cases ({err}); pass -t/--tests FILE: kernelgrade benchmark does "
+                            "not generate tests (upskill would, with --test-gen-model)") from None
+    if test_gen_model:
+        from harness.cli.render import err_console
+
+        err_console.print(f"--test-gen-model {test_gen_model}: not needed, the cases come from {why} (upskill "
+                          "uses it only to generate tests when there are none)", highlight=False, markup=False)
+    return found, why
+
+
+def benchmark_cmd(
+    skill_dir: Path = typer.Argument(..., help="Agent Skills folder (with SKILL.md); skills/NAME names a shipped "
+                                     "skill where no such folder exists here."),
+    model: list[str] = typer.Option(..., "--model", "-m", help="Model to benchmark (required, as in upskill); "
+                                    "repeat for several. Same names as `eval -m` (aliases, provider:id, upskill's "
+                                    "provider.id, or an id served at --base-url)."),
+    runs: int = typer.Option(3, "--runs", "-n", help="Model calls per case and model (upskill's runs per model, "
+                             "default 3). Pass rate is per trial (case x run), not upskill's per run."),
+    cases: Path = typer.Option(None, "--tests", "-t", "--cases", "-c", help="Case file (upskill JSON, plus kernel "
+                               "blocks). Default: the skill's own (skill_meta.json's tests, else SKILL_DIR/cases.json, "
+                               "else cases/<skill name>.json); with none, benchmark stops and asks for -t."),
+    test_gen_model: str = typer.Option(None, "--test-gen-model", help="Accepted for upskill's command lines. upskill "
+                                       "generates tests with it when the skill has none; kernelgrade does not: "
+                                       "with cases it is not needed (a line says so), without them pass -t."),
+    output: Path = typer.Option(None, "--output", "-o", help="Also write the run as upskill's run logs "
+                                "(DIR/<batch>/run_N/run_result.json, batch_summary.json) for upskill's tools. "
+                                "Without -o nothing extra is written (upskill writes ./runs); the run is always "
+                                "in kernelgrade's store."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also one row per case (as `eval -v`), where "
+                                 "upskill's -v shows per-run details."),
+    base_url: str = typer.Option(None, "--base-url", help="Any OpenAI-compatible server, e.g. "
+                                 "http://localhost:8080/v1"),
+    api_key_env: str = typer.Option(None, "--api-key-env", help="Environment variable holding the key for "
+                                    "--base-url (none needed for local servers)."),
+    concurrency: int = typer.Option(4, "--concurrency", "-j", help="Model calls in flight at once."),
+    max_tokens: int = typer.Option(None, "--max-tokens", help="Output token limit per answer (as `eval`)."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (stored with the run)."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds per model call."),
+    max_cost: float = typer.Option(None, "--max-cost", help="Stop (resumable with `eval --resume`, exit 5) when "
+                                   "the estimated cost in USD is reached."),
+    level: LevelChoice = typer.Option("auto", "--level", help=LEVEL_HELP),
+    device: DeviceChoice = typer.Option("cuda", "--device", help=DEVICE_HELP),
+    sandbox: SandboxChoice = typer.Option("auto", "--sandbox", help=SANDBOX_HELP),
+    as_json: str = typer.Option(None, "--json", help=JSON_HELP),
+    as_csv: str = typer.Option(None, "--csv", help=CSV_HELP),
+) -> None:
+    """Benchmark a skill across models (upskill's benchmark): with the skill only, --runs times.
+
+    The same run and report as `kernelgrade eval SKILL_DIR -m M --no-baseline --runs 3`: pass
+    rates and assertions per model, no baseline and so no lift. The run is stored; finish an
+    interrupted one with `kernelgrade eval --resume RUN_ID`.
+
+    Exit codes as `eval`: 0 done; 2 bad input; 4 no trial could be graded; 5 stopped by --max-cost.
+    """
+    from harness.cli.eval import eval_options
+    from harness.cli.render import err_console, progress_bar, report_and_gate
+    from harness.store.db import Store
+    from harness.workflows.evaluate import execute, start_eval
+
+    found, why = _cases_for(skill_dir, cases, test_gen_model)
+    opts = eval_options(skill_dir, cases=found, models=list(model), runs=runs, no_baseline=True, base_url=base_url,
+                        api_key_env=api_key_env, concurrency=concurrency, max_tokens=max_tokens,
+                        temperature=temperature, level=level, device=device, sandbox=sandbox, timeout_s=timeout,
+                        max_cost=max_cost)
+    store = Store()
+    run_id = start_eval(opts, store)
+    quiet = "-" in (as_json, as_csv)
+    if not quiet:
+        err_console.print(f"benchmarking {opts.skill_dir.name} across {len(opts.models)} model(s), {runs} run(s) "
+                          f"per model, with the skill only; cases: {why or opts.cases_path}", highlight=False)
+    err_console.print(f"run [bold]{run_id}[/bold]  (resume with: kernelgrade eval --resume {run_id})")
+    stops: list[str] = []
+    with progress_bar("trials", quiet=quiet, stops=stops) as progress:
+        execute(run_id, store, progress)
+    if output is not None:
+        from harness.workflows.upskill_export import write_upskill_logs
+
+        batch = write_upskill_logs(store, run_id, output)
+        err_console.print(f"upskill logs written to {batch}", highlight=False)
+    report_and_gate(store, run_id, as_json=as_json, csv=as_csv, junit=None, html=None, fail_under=None,
+                    min_lift=None, per_case=verbose, stopped=stops[0] if stops else None, outcome=True)
