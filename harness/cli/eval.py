@@ -1,18 +1,20 @@
 """`kernelgrade eval`: upskill's eval, baseline vs with-skill, graded by running the answers.
 
-upskill's spellings work as aliases (-t/--tests, -m/--model, --no-baseline, -v); where the meaning
-differs from upskill's, the option's help says how.
+upskill's spellings work as aliases (-t/--tests, -m/--model, --no-baseline, -v, --test-gen-model,
+--log-runs/--no-log-runs, --runs-dir); where the meaning differs from upskill's, the option's help says how.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from harness.cli.options import (
     CACHE_DIR_HELP, CSV_HELP, DEVICE_HELP, EXECUTOR_HELP, GPUS_HELP, JSON_HELP, LEVEL_HELP, RAY_ADDRESS_HELP,
-    SANDBOX_HELP, AnswerFormatChoice, DeviceChoice, ExecutorChoice, LevelChoice, SandboxChoice,
+    SANDBOX_HELP, AnswerFormatChoice, DeviceChoice, ExecutorChoice, LevelChoice, SandboxChoice, log_runs_option,
+    runs_dir_option, upskill_runs_dir, write_run_logs,
 )
 from harness.common.errors import UserError
 from harness.prompts.agent import SkillDelivery
@@ -25,9 +27,12 @@ def register(app: typer.Typer) -> None:
     app.command("eval")(eval_cmd)
 
 
-def eval_options(skill_dir: Path, *, cases: Path | None, models: list[str], runs: int, **settings):
+def eval_options(skill_dir: Path, *, cases: Path | None, models: list[str], runs: int,
+                 case_writer: Callable[[Path], Path] | None = None, **settings):
     """EvalOptions from what was typed: the default cases (skill_meta.json's tests, as upskill reads
-    them, ...) and the output limit follow the model. The CLI calls this; tests compare spellings with it."""
+    them, ...) and the output limit follow the model. The CLI calls this; tests compare spellings with it.
+    `case_writer` (--test-gen-model): called with the skill folder when no cases are found; returns the
+    case file it wrote."""
     from harness.inputs.skill_meta import default_cases_path
     from harness.models.registry import default_model
     from harness.workflows.evaluate import EvalOptions
@@ -39,7 +44,12 @@ def eval_options(skill_dir: Path, *, cases: Path | None, models: list[str], runs
     if not (skill_dir / "SKILL.md").is_file():
         raise UserError(f"{skill_dir}: no SKILL.md (not an Agent Skills folder)")
     if cases is None:
-        cases, _why = default_cases_path(skill_dir)
+        try:
+            cases, _why = default_cases_path(skill_dir)
+        except UserError:
+            if case_writer is None:
+                raise
+            cases = case_writer(skill_dir)
     models = models or [default_model()]
     if settings.get("max_tokens") is None:
         settings["max_tokens"] = LOCAL_MAX_TOKENS if "local" in models else 4096
@@ -103,6 +113,14 @@ def eval_cmd(
         "system prompt, its files under skill/) or inline (the whole skill in the first message)."),
     resume: str = typer.Option(None, "--resume", help="Finish an interrupted run without re-calling answered trials "
                                "(agent mode: continues each trajectory from its last stored step)."),
+    test_gen_model: str = typer.Option(None, "--test-gen-model", help="When no case file is found (no --cases, "
+                                       "no skill_meta.json tests, no SKILL_DIR/cases.json, no cases/<name>.json), "
+                                       "this model writes a few cases from the skill's name and description, "
+                                       "as upskill's does; resolved like -m (with --base-url / --api-key-env). Unlike "
+                                       "upskill, they are saved as SKILL_DIR/cases.json (path printed), so later "
+                                       "evals use the same cases. With cases found it is not needed (said)."),
+    log_runs: bool | None = log_runs_option(),
+    runs_dir: Path = runs_dir_option(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also one row per case (upskill's -v), with "
                                  "passed/completed trials per model and arm."),
     as_json: str = typer.Option(None, "--json", help=JSON_HELP),
@@ -131,11 +149,15 @@ def eval_cmd(
     from harness.store.db import Store
 
     store = Store()
+    logs_dir = upskill_runs_dir(log_runs, runs_dir)
     if resume:
         run_id = store.get_run(resume).id
+        if test_gen_model:
+            err_console.print(f"--test-gen-model {test_gen_model}: not needed (a resumed run keeps its cases)")
     else:
         if skill_dir is None:
             raise UserError("give a SKILL_DIR (or --resume RUN_ID)")
+        written: list[Path] = []
         opts = eval_options(skill_dir, cases=cases, models=list(model or []), runs=runs, no_baseline=no_baseline,
                             base_url=base_url, api_key_env=api_key_env, concurrency=concurrency,
                             call_processes=call_processes,
@@ -143,9 +165,14 @@ def eval_cmd(
                             sandbox=sandbox, timeout_s=timeout, max_cost=max_cost, agent=agent,
                             max_turns=max_turns, max_trial_tokens=max_trial_tokens, skill_delivery=skill_delivery,
                             prompt_cache=not no_prompt_cache, batch=batch,
-                            answer_format=answer_format)
+                            answer_format=answer_format,
+                            case_writer=_case_writer(test_gen_model, written, base_url=base_url,
+                                                     api_key_env=api_key_env, timeout=timeout))
         if cases is None:
             err_console.print(f"cases: {opts.cases_path}", highlight=False)
+        if test_gen_model and not written:
+            err_console.print(f"--test-gen-model {test_gen_model}: not needed, cases found: {opts.cases_path}",
+                              highlight=False)
         run_id = start_eval(opts, store)
         meta = (store.get_run(run_id).skill or {}).get("meta")
         if meta:
@@ -166,5 +193,31 @@ def eval_cmd(
         raise
     if status != "finished" and not stops:
         err_console.print(f"run {run_id} stopped early ({status}); resume with: kernelgrade eval --resume {run_id}")
+    if logs_dir is not None:
+        if status == "finished":
+            write_run_logs(store, [run_id], logs_dir, lambda line: err_console.print(line, highlight=False))
+        else:
+            err_console.print(f"upskill run logs: not written (the run did not finish); --resume {run_id} "
+                              f"--runs-dir {logs_dir} writes them", highlight=False)
     report_and_gate(store, run_id, as_json=as_json, csv=as_csv, junit=junit, html=html, fail_under=fail_under,
                     min_lift=min_lift, per_case=verbose, stopped=stops[0] if stops else None, outcome=True)
+
+
+def _case_writer(model: str | None, written: list[Path], **how) -> Callable[[Path], Path] | None:
+    """--test-gen-model: the function eval_options calls when no cases are found (None without it)."""
+    if not model:
+        return None
+    from harness.cli.render import err_console
+
+    def write(skill_dir: Path) -> Path:
+        from harness.workflows.generate_cases import EVAL_CASES, write_skill_cases
+
+        err_console.print(f"no cases found: {model} (--test-gen-model) writes {EVAL_CASES} from the skill's name "
+                          "and description", highlight=False)
+        path = write_skill_cases(skill_dir, model, base_url=how["base_url"], api_key_env=how["api_key_env"],
+                                 timeout_s=how["timeout"])
+        err_console.print(f"cases written by {model}: {path}", highlight=False)
+        written.append(path)
+        return path
+
+    return write

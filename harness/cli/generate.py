@@ -1,4 +1,9 @@
-"""`kernelgrade generate`: a teacher writes a skill; held-out cases say whether it helps."""
+"""`kernelgrade generate`: a teacher writes a skill; held-out cases say whether it helps.
+
+upskill's options work too (-m/--model, --eval-model, -f/--from, -o/--output, -e/--example,
+--test-gen-model, --no-eval, --log-runs/--no-log-runs, --runs-dir); where the meaning differs from
+upskill's, the option's help says how.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 import typer
 
-from harness.cli.options import DEVICE_HELP, LEVEL_HELP, SANDBOX_HELP, DeviceChoice, LevelChoice, SandboxChoice
+from harness.cli.options import (
+    DEVICE_HELP, LEVEL_HELP, SANDBOX_HELP, DeviceChoice, LevelChoice, SandboxChoice, log_runs_option,
+    runs_dir_option, upskill_runs_dir, write_run_logs,
+)
 from harness.common.errors import UserError
 from harness.prompts.agent import SkillDelivery
 
@@ -19,7 +27,18 @@ def register(app: typer.Typer) -> None:
 def generate_cmd(
     task: str = typer.Argument(None, help="What the skill should teach, e.g. \"build H100 kernels with kernel-builder\"."),
     teacher: str = typer.Option(None, "--teacher", "--model", "-m", help="The model that writes the skill and the "
-                                "cases (-m/--model: upskill's spelling)."),
+                                "cases (-m/--model: upskill's spelling) and refines the skill."),
+    example: list[str] = typer.Option(None, "--example", "-e", help="An example of the task, \"input -> output\" "
+                                      "(upskill's -e); repeatable. Shown to the teacher when it writes the skill, "
+                                      "the cases and the refinements (upskill shows them to its skill writer "
+                                      "only); kept with the run, so --resume keeps them."),
+    test_gen_model: str = typer.Option(None, "--test-gen-model", help="The model that writes the test cases "
+                                       "(upskill's option); the teacher still writes and refines the skill. "
+                                       "Resolved like --teacher (with --base-url). Not used with --cases or "
+                                       "--no-eval."),
+    no_eval: bool = typer.Option(False, "--no-eval", help="Write the skill only (upskill's flag): no cases, no "
+                                 "student calls, no refinement; the report says it was not evaluated. Not with "
+                                 "--from SKILL_DIR (kernelgrade improves a skill only from measured failures)."),
     student: list[str] = typer.Option(None, "--student", help="Model evaluated without and with the skill; repeat for several."),
     eval_model: list[str] = typer.Option(None, "--eval-model", help="Same as --student. Differs from upskill, "
                                          "where --eval-model adds one extra eval pass after generation: here it is "
@@ -27,8 +46,10 @@ def generate_cmd(
     from_path: Path = typer.Option(None, "--from", "-f", help="An existing skill folder to improve, or a trace: Markdown "
                                    "(.md) or a Claude Code / agent session export (.jsonl)."),
     tool: list[Path] = typer.Option(None, "--tool", help="MCP tool schema JSON the skill should teach; repeatable."),
-    cases: Path = typer.Option(None, "--cases", "-c", help="Case file; without it the teacher writes the cases."),
-    num_cases: int = typer.Option(20, "--num-cases", help="Cases the teacher writes (without --cases)."),
+    cases: Path = typer.Option(None, "--cases", "-c", help="Case file; without it the teacher (or "
+                               "--test-gen-model) writes the cases."),
+    num_cases: int = typer.Option(20, "--num-cases", help="Cases the teacher (or --test-gen-model) writes "
+                                  "(without --cases)."),
     iterations: int = typer.Option(1, "--iterations", "-k", help="Refinements from train failures (0: none)."),
     max_skill_tokens: int = typer.Option(600, "--max-skill-tokens", help="Budget for the SKILL.md body "
                                          "(the local student's tokenizer where it is a student, else chars/4)."),
@@ -61,6 +82,9 @@ def generate_cmd(
     resume: str = typer.Option(None, "--resume", help="Finish an interrupted generate run."),
     as_json: str = typer.Option(None, "--json", help="The result as JSON on stdout; --json FILE.json writes it "
                                 "and still prints the report."),
+    log_runs: bool | None = log_runs_option(" Here: one batch per student phase (train-0, ..., holdout), each "
+                                            "an eval run of this generate run; none with --no-eval."),
+    runs_dir: Path = runs_dir_option(),
 ) -> None:
     """A teacher writes a skill, refines it on train cases; held-out cases test it.
 
@@ -89,7 +113,8 @@ def generate_cmd(
             teacher_max_tokens=teacher_max_tokens, teacher_attempts=teacher_attempts, eval_base_url=eval_base_url,
             runs=runs, seed=seed, holdout_fraction=holdout_fraction, out_skills=out_skills, out_cases=out_cases,
             max_tokens=max_tokens, level=level, device=device, sandbox=sandbox, timeout_s=timeout, agent=agent,
-            max_turns=max_turns, max_trial_tokens=max_trial_tokens, skill_delivery=skill_delivery)
+            max_turns=max_turns, max_trial_tokens=max_trial_tokens, skill_delivery=skill_delivery,
+            examples=list(example or []), test_gen_model=test_gen_model, no_eval=no_eval)
         run_id = start_generate(opts, store)
     err_console.print(f"generate run [bold]{run_id}[/bold]  (resume with: kernelgrade generate --resume {run_id})")
 
@@ -109,11 +134,26 @@ def generate_cmd(
         err_console.print(f"run {run_id} stopped; what was done is stored; resume with: "
                           f"kernelgrade generate --resume {run_id}")
         raise
+    logs_dir = upskill_runs_dir(log_runs, runs_dir)
+    if logs_dir is not None:
+        _write_logs(store, run_id, logs_dir)
     from harness.cli.render import emit
 
     emit(json.dumps(result.model_dump(mode="json"), indent=2), as_json, what="JSON")
     if as_json != "-":
         _render(result, console)
+
+
+def _write_logs(store, run_id: str, logs_dir: Path) -> None:
+    """upskill's run logs of the eval runs this generate run made (its student phases)."""
+    from harness.cli.render import err_console
+    from harness.workflows.generate_log import linked_runs
+
+    phases = linked_runs(store, run_id)
+    if not phases:
+        err_console.print("upskill run logs: none (no student phase ran: --no-eval)", highlight=False)
+        return
+    write_run_logs(store, list(phases.values()), logs_dir, lambda line: err_console.print(line, highlight=False))
 
 
 def _render(result, console) -> None:
@@ -125,6 +165,9 @@ def _render(result, console) -> None:
                       f"~{src['estimated_tokens']} tokens after compaction, {src['redactions']} secret(s) redacted")
     elif src.get("kind") == "skill":
         console.print(f"improving {src['path']} (iteration 0 is that skill unchanged)")
+    if not result.evaluated:
+        _render_unevaluated(result, console)
+        return
     split = result.split
     console.print(f"cases: {len(split['train'])} train, {len(split['holdout'])} held out (seed {split['seed']})")
     table = Table(title="Refinement on TRAIN cases (used to pick the skill, not to judge it)")
@@ -163,6 +206,17 @@ def _render(result, console) -> None:
     console.print(f"teacher calls: {calls.get('total', 0)} ({calls.get('invalid', 0)} refused and retried)")
     console.print(f"saved {result.skill_path} and {result.cases_path}; held-out eval run {result.holdout_run_id} "
                   f"(kernelgrade rescore / runs show)")
+
+
+def _render_unevaluated(result, console) -> None:
+    """--no-eval: what was written, and that nothing was measured."""
+    console.print(f"evaluation skipped (--no-eval): saved {result.skill_path}, not evaluated", highlight=False)
+    console.print(f"skill size: SKILL.md body {result.skill_body_tokens}, with references "
+                  f"{result.skill_block_tokens} ({result.token_method})")
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    calls = result.teacher_calls
+    console.print(f"teacher calls: {calls.get('total', 0)} ({calls.get('invalid', 0)} refused and retried)")
 
 
 def _num(value: float | None) -> str:

@@ -6,11 +6,17 @@
 - `--json` / `--csv` take an optional FILE: bare, they print to stdout (as before); followed by a
   name ending in .json / .csv (or written `--json=FILE`), they write that file. The vendored click
   has no optional values, so `optional_values(command, argv)` inserts "-" (stdout) where none was given.
+- upskill's run-log options (`--log-runs/--no-log-runs`, `--runs-dir`), shared by eval and generate,
+  and what they do once the run is done (`write_run_logs`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
+
+import typer
 
 LevelChoice = Literal["auto", "text", "compile", "run"]
 DeviceChoice = Literal["cuda", "cpu"]
@@ -29,6 +35,49 @@ EXECUTOR_HELP = ("Where grading runs: local (this machine, one run at a time per
 RAY_ADDRESS_HELP = "--executor ray: auto (the cluster this machine belongs to) or ray://HOST:PORT."
 GPUS_HELP = "--executor local: GPUs to use, as CUDA_VISIBLE_DEVICES names them (0,1,...); default every visible one."
 CACHE_DIR_HELP = "The content cache (compiles, references); per node unless this points at a shared folder."
+
+#: upskill's default runs folder (its config.runs_dir).
+DEFAULT_RUNS_DIR = Path("runs")
+LOG_RUNS_HELP = ("Also write upskill's run logs: RUNS_DIR/<batch>/run_N/run_metadata.json and run_result.json "
+                 "(one folder per model, run and arm) and batch_summary.json, RUNS_DIR ./runs unless --runs-dir. "
+                 "Unlike upskill, off by default: kernelgrade keeps every run in its store anyway (answers and "
+                 "checks included; runs show / runs export), so --no-log-runs only skips these extra folders.")
+RUNS_DIR_HELP = ("Write upskill's run logs under DIR (implies --log-runs; an explicit --no-log-runs wins, as in "
+                 "upskill). Written once the run has finished; `kernelgrade runs import DIR` reads them back.")
+
+
+def log_runs_option(extra: str = ""):
+    """`--log-runs/--no-log-runs` (None when neither is typed); `extra`: what the command adds to the help."""
+    return typer.Option(None, "--log-runs/--no-log-runs", help=LOG_RUNS_HELP + extra)
+
+
+def runs_dir_option():
+    return typer.Option(None, "--runs-dir", metavar="DIR", help=RUNS_DIR_HELP)
+
+
+def upskill_runs_dir(log_runs: bool | None, runs_dir: Path | None) -> Path | None:
+    """Where upskill's run logs go, or None: --runs-dir or --log-runs asks for them, --no-log-runs not."""
+    if log_runs is False:
+        return None
+    return runs_dir if runs_dir is not None else (DEFAULT_RUNS_DIR if log_runs else None)
+
+
+def write_run_logs(store, run_ids: list[str], runs_dir: Path, say: Callable[[str], None]) -> list[Path]:
+    """Each eval run's upskill run logs under runs_dir (harness.workflows.upskill_export), one line
+    each. A batch folder already there (a run written before) is said, not overwritten."""
+    from harness.common.errors import UserError
+    from harness.workflows.upskill_export import write_upskill_logs
+
+    written = []
+    for run_id in run_ids:
+        try:
+            written.append(write_upskill_logs(store, run_id, runs_dir))
+        except UserError as err:
+            say(f"upskill run logs: not written: {err}")
+            continue
+        say(f"upskill run logs: {written[-1]}")
+    return written
+
 
 #: Options whose value is optional: bare means stdout ("-"); a value must end with this suffix.
 OPTIONAL_VALUE = {"--json": ".json", "--csv": ".csv"}
@@ -87,7 +136,7 @@ def polish_help(command) -> None:
             polish_help(sub)
 
 
-__all__ = ["AnswerFormatChoice", "CACHE_DIR_HELP", "CSV_HELP", "DEVICE_HELP", "DeviceChoice", "EXECUTOR_HELP",
-           "ExecutorChoice", "GPUS_HELP", "JSON_HELP", "RAY_ADDRESS_HELP", "LEVEL_HELP",
-           "LevelChoice", "SANDBOX_HELP", "STDOUT", "SandboxChoice", "leaf_command", "optional_values",
-           "polish_help"]
+__all__ = ["AnswerFormatChoice", "CACHE_DIR_HELP", "CSV_HELP", "DEFAULT_RUNS_DIR", "DEVICE_HELP", "DeviceChoice",
+           "EXECUTOR_HELP", "ExecutorChoice", "GPUS_HELP", "JSON_HELP", "LOG_RUNS_HELP", "RAY_ADDRESS_HELP", "LEVEL_HELP",
+           "LevelChoice", "RUNS_DIR_HELP", "SANDBOX_HELP", "STDOUT", "SandboxChoice", "leaf_command", "log_runs_option",
+           "optional_values", "polish_help", "runs_dir_option", "upskill_runs_dir", "write_run_logs"]

@@ -4,7 +4,8 @@ The loop (issues 9 and 11), every step stored so a run resumes where it stopped:
 
 1. source   --from: an existing skill folder (improved), or a trace compacted by
             harness.workflows.traces; --tool MCP schemas. Nothing here calls a model.
-2. cases    --cases, else the teacher writes them (its call stored before parsing).
+2. cases    --cases, else the teacher (or --test-gen-model) writes them (its call stored before
+            parsing; harness.workflows.generate_cases).
 3. split    a seeded split into train and held-out; held-out cases are never shown
             to the teacher and never used to pick a skill.
 4. draft-0  the teacher's first skill (or the --from skill as it is).
@@ -15,6 +16,9 @@ The loop (issues 9 and 11), every step stored so a run resumes where it stopped:
 7. holdout  baseline vs the kept skill on held-out cases only: the figures reported.
 8. write    skills/NAME/ (with skill_meta.json, as upskill writes it) and cases/NAME.json
             (harness.workflows.generate_write).
+
+--no-eval (upskill's flag) does 1, 4 and 8 only: skills/NAME/ is written, no case file, nothing measured.
+-e examples (upskill's) go into the teacher's requests; they are stored with the options.
 
 Storage: the generate run is a `runs` row of kind "generate"; its eval runs are
 ordinary eval runs (re-scorable with `rescore`), linked by config "generate_run".
@@ -33,16 +37,16 @@ from typing import Any
 
 from harness.common.config import load_config
 from harness.common.errors import UserError
-from harness.common.paths import asset_dir
-from harness.inputs.cases import Case, load_cases, parse_cases
+from harness.inputs.cases import Case, load_cases
 from harness.inputs.skills import SKILL_FILE
-from harness.models.registry import ModelSpec, check_key, make_client, resolve
+from harness.models.registry import ModelSpec, check_key, resolve
 from harness.report.stats import MIN_DISCORDANT
 from harness.store.db import Store
 from harness.store.provenance import environment
 from harness.workflows import teacher as T
 from harness.workflows.agent_eval import check_agent_options, check_tool_support, mode_fields
 from harness.workflows.evaluate import ARMS, EvalOptions, execute, skill_record
+from harness.workflows.generate_cases import generate_cases, model_client
 from harness.workflows.generate_context import GenerateContext
 from harness.workflows.generate_judge import (
     holdout_verdicts,
@@ -53,7 +57,7 @@ from harness.workflows.generate_judge import (
 from harness.workflows.generate_log import (
     GenerateLog,
 )
-from harness.workflows.generate_write import write_outputs
+from harness.workflows.generate_write import write_outputs, write_skill_only
 from harness.workflows.generate_options import (
     GenerateHooks,
     GenerateOptions,
@@ -97,11 +101,16 @@ def start_generate(opts: GenerateOptions, store: Store) -> str:
     config = load_config()
     teacher_spec = resolve(opts.teacher, config, base_url=opts.teacher_base_url, api_key_env=opts.teacher_api_key_env)
     check_key(teacher_spec)
-    student_specs = [resolve(m, config, base_url=opts.eval_base_url, api_key_env=opts.eval_api_key_env)
-                     for m in opts.students]
-    for spec in student_specs:
+    # --no-eval: no student is called, so none needs a key; cases are written only when none are given.
+    student_specs = [] if opts.no_eval else [
+        resolve(m, config, base_url=opts.eval_base_url, api_key_env=opts.eval_api_key_env) for m in opts.students]
+    test_gen_spec = None
+    if opts.test_gen_model and not opts.no_eval and opts.cases_path is None:
+        test_gen_spec = resolve(opts.test_gen_model, config, base_url=opts.teacher_base_url,
+                                api_key_env=opts.teacher_api_key_env)
+    for spec in [*student_specs, *([test_gen_spec] if test_gen_spec else [])]:
         check_key(spec)
-    if opts.agent:  # refused here, before the teacher is called, not in a student phase
+    if opts.agent and not opts.no_eval:  # refused here, before the teacher is called, not in a student phase
         check_agent_options(opts, [])
         check_tool_support(student_specs, timeout_s=opts.timeout_s)
     from harness.checks.levels import resolve_level
@@ -110,11 +119,14 @@ def start_generate(opts: GenerateOptions, store: Store) -> str:
     tools = load_tools(opts.tool_files)
     source = read_source(opts, teacher_spec)
     cases: list[dict] = []
-    if opts.cases_path is not None:
+    if opts.cases_path is not None and not opts.no_eval:
         loaded = load_cases(opts.cases_path)
         if len(loaded) < 2:
             raise UserError(f"{opts.cases_path}: {len(loaded)} case; at least 2 are needed (train and held-out)")
         cases = [c.model_dump(mode="json") for c in loaded]
+    if opts.no_eval and source["kind"] == "skill":
+        raise UserError("--no-eval with --from SKILL_DIR: kernelgrade improves a skill only from the failures it "
+                        "measures, so there would be nothing to change (drop --no-eval)")
     name = opts.name or (source.get("name") if source["kind"] == "skill" else None) or T.skill_name_for(opts.task)
     if not T.NAME_PATTERN.match(name) or len(name) > 64:
         raise UserError(f"--name {name!r}: lowercase letters, digits and single hyphens, at most 64 characters")
@@ -125,6 +137,7 @@ def start_generate(opts: GenerateOptions, store: Store) -> str:
     record = opts.model_dump(mode="json") | {
         "name": name, "resolved_level": level, "teacher_resolved": teacher_spec.__dict__,
         "students_resolved": [s.__dict__ for s in student_specs],
+        "test_gen_resolved": test_gen_spec.__dict__ if test_gen_spec else None,
         "skill_out": str(skill_out), "cases_out": str((opts.out_cases / f"{name}.json").resolve()),
         "cwd": os.getcwd()}
     run_id = store.create_run(kind="generate", config=record, env=env, skill=None, cases=cases)
@@ -137,15 +150,14 @@ def start_generate(opts: GenerateOptions, store: Store) -> str:
 
 @contextlib.contextmanager
 def _teacher_client(ctx: GenerateContext) -> Iterator[None]:
+    """The teacher's client and, with --test-gen-model, the case writer's (one client when they are the same)."""
     spec = ModelSpec(**ctx.config["teacher_resolved"])
+    gen = ctx.config.get("test_gen_resolved")
     with contextlib.ExitStack() as stack:
-        url = None
-        if spec.provider == "local":
-            from harness.models.local_server import local_endpoint
-
-            url, _ = stack.enter_context(local_endpoint())
-        ctx.teacher = make_client(spec, timeout_s=ctx.opts.timeout_s, attempts=ctx.opts.attempts,
-                                  base_url_override=url)
+        ctx.teacher = stack.enter_context(model_client(spec, timeout_s=ctx.opts.timeout_s, attempts=ctx.opts.attempts))
+        if gen is not None:
+            ctx.case_writer = ctx.teacher if ModelSpec(**gen) == spec else stack.enter_context(
+                model_client(ModelSpec(**gen), timeout_s=ctx.opts.timeout_s, attempts=ctx.opts.attempts))
         yield
 
 
@@ -180,40 +192,6 @@ def _token_counter(ctx: GenerateContext) -> None:
         except Exception as err:  # no llama_cpp or model: the estimate, said in the report
             log.info("local tokenizer unavailable (%s); using the chars/4 estimate", err)
     ctx.counter, ctx.counter_name = T.estimate_tokens, "estimated tokens, chars/4"
-
-
-def kernel_catalogue() -> dict[str, str]:
-    """op -> API signature for reference ops a generated kernel case may name: ops with a
-    kernels_reference/<op>/reference.py, signatures as the shipped case files spell them."""
-    ops = {p.parent.name for p in asset_dir("kernels_reference").glob("*/reference.py")}
-    found: dict[str, str] = {}
-    for path in sorted(asset_dir("cases").glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        for case in data.get("cases", []) if isinstance(data, dict) else []:
-            kernel = case.get("kernel") if isinstance(case, dict) else None
-            if isinstance(kernel, dict) and kernel.get("op") in ops and isinstance(kernel.get("api"), str):
-                found.setdefault(kernel["op"], kernel["api"])
-    return dict(sorted(found.items()))
-
-
-def _cases(ctx: GenerateContext) -> list[Case]:
-    data = ctx.steps.get("cases")
-    if data is None:
-        ctx.hooks.on_phase("teacher: writing test cases")
-        source = ctx.steps.get("source") or {}
-        ops = kernel_catalogue()
-        request = T.cases_request(ctx.opts.task, n_cases=ctx.opts.n_cases, context=source_context(source),
-                                  kernel_ops=ops, max_tokens=ctx.opts.teacher_max_tokens,
-                                  temperature=ctx.opts.teacher_temperature)
-        assert ctx.teacher is not None
-        cases = T.ask(ctx.teacher, request, log_=ctx.steps, step="cases", attempts=ctx.opts.teacher_attempts,
-                      accept=lambda text: T.parse_cases_answer(text, known_ops=set(ops)))
-        data = {"cases": cases, "from": "teacher"}
-        ctx.steps.put("cases", data)
-    return parse_cases(data["cases"], source=f"run {ctx.run_id} cases")
 
 
 def _split(ctx: GenerateContext, cases: list[Case]) -> dict[str, Any]:
@@ -272,14 +250,15 @@ def _draft(ctx: GenerateContext, index: int, failures: list[dict] | None = None)
         if index == 0:
             ctx.hooks.on_phase("teacher: writing the skill")
             request = T.skill_request(ctx.opts.task, name=ctx.config["name"], max_skill_tokens=ctx.opts.max_skill_tokens,
-                                      context=source_context(source), tools=tools,
+                                      context=source_context(source), tools=tools, examples=ctx.opts.examples,
                                       max_tokens=ctx.opts.teacher_max_tokens, temperature=ctx.opts.teacher_temperature)
         else:
             ctx.hooks.on_phase(f"teacher: refining the skill (iteration {index})")
             previous = ctx.steps.get(f"draft-{index - 1}") or {}
             request = T.refine_request(ctx.opts.task, name=ctx.config["name"], files=previous["files"],
                                        failures=failures or [], max_skill_tokens=ctx.opts.max_skill_tokens,
-                                       tools=tools, max_tokens=ctx.opts.teacher_max_tokens,
+                                       tools=tools, examples=ctx.opts.examples,
+                                       max_tokens=ctx.opts.teacher_max_tokens,
                                        temperature=ctx.opts.teacher_temperature)
         built = T.ask(ctx.teacher, request, log_=ctx.steps, step=step, attempts=ctx.opts.teacher_attempts,
                       accept=_accept_skill(ctx, index))
@@ -347,7 +326,9 @@ def _run(ctx: GenerateContext) -> GenerateResult:
     opts = ctx.opts
     with _teacher_client(ctx):
         trace_summary(ctx)
-        cases = _cases(ctx)
+        if opts.no_eval:
+            return _skill_only(ctx, _draft(ctx, 0))
+        cases = generate_cases(ctx)
         split = _split(ctx, cases)
         by_id = {c.id: c for c in cases}
         train = [by_id[i] for i in split["train"]]
@@ -385,16 +366,35 @@ def _run(ctx: GenerateContext) -> GenerateResult:
     holdout_run = _eval_run(ctx, "holdout", Path(chosen["path"]), holdout, ARMS)
     verdicts = holdout_verdicts(ctx, holdout_run, chosen["block_tokens"])
     skill_path, cases_path = write_outputs(ctx, chosen, cases, split, verdicts)
-    source = ctx.steps.get("source") or {}
-    shown_source = {k: v for k, v in source.items() if k not in ("text", "files", "chunks")}
     if not any(v.use for v in verdicts):
         ctx.notes.append("the skill was saved so it can be inspected or improved (--from), but the held-out "
                          "evidence does not support using it")
     return GenerateResult(
         run_id=ctx.run_id, status="finished", task=opts.task, name=ctx.config["name"], teacher=opts.teacher,
-        students=opts.students, skill_path=skill_path, cases_path=cases_path, source=shown_source, split=split,
+        students=opts.students, skill_path=skill_path, cases_path=cases_path, source=_shown_source(ctx), split=split,
         iterations=iterations, chosen_iteration=best.index, train_baseline=baseline, holdout_run_id=holdout_run,
         skill_body_tokens=chosen["body_tokens"], skill_block_tokens=chosen["block_tokens"],
         token_method=chosen["token_method"], verdicts=verdicts, teacher_calls=ctx.steps.call_counts(),
         notes=ctx.notes)
 
+
+
+def _shown_source(ctx: GenerateContext) -> dict[str, Any]:
+    source = ctx.steps.get("source") or {}
+    return {k: v for k, v in source.items() if k not in ("text", "files", "chunks")}
+
+
+def _skill_only(ctx: GenerateContext, draft: dict[str, Any]) -> GenerateResult:
+    """--no-eval (upskill's flag): the teacher's skill is saved; no cases, no student, no refinement."""
+    opts = ctx.opts
+    skill_path = write_skill_only(ctx, draft)
+    ctx.notes.append("evaluation skipped (--no-eval): no cases were written and no student was called, so "
+                     "nothing says whether this skill helps; run kernelgrade eval on it to find out")
+    ctx.notes += [f"{flag} not used (--no-eval)" for flag, given in
+                  (("--cases", opts.cases_path), ("--test-gen-model", opts.test_gen_model)) if given]
+    return GenerateResult(
+        run_id=ctx.run_id, status="finished", task=opts.task, name=ctx.config["name"], teacher=opts.teacher,
+        students=[], skill_path=skill_path, cases_path=None, source=_shown_source(ctx), split={}, iterations=[],
+        chosen_iteration=None, train_baseline={}, holdout_run_id=None, skill_body_tokens=draft["body_tokens"],
+        skill_block_tokens=draft["block_tokens"], token_method=draft["token_method"], verdicts=[],
+        teacher_calls=ctx.steps.call_counts(), notes=ctx.notes, evaluated=False)

@@ -27,6 +27,8 @@ class GenerateContext:
     steps: GenerateLog
     hooks: GenerateHooks
     teacher: ModelClient | None = None
+    case_writer: ModelClient | None = None
+    """--test-gen-model's client; None: the teacher writes the cases."""
     counter: Callable[[str], int] | None = None
     counter_name: str = "estimate"
     notes: list[str] = field(default_factory=list)

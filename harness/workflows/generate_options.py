@@ -60,6 +60,12 @@ class GenerateOptions(StudentSettings):
     holdout_fraction: float = 0.4
     out_skills: Path = Path("skills")
     out_cases: Path = Path("cases")
+    examples: list[str] = Field(default_factory=list)
+    """upskill's -e "input -> output": shown to the teacher when it writes the skill and the cases."""
+    test_gen_model: str | None = None
+    """upskill's --test-gen-model: the model that writes the cases (default: the teacher)."""
+    no_eval: bool = False
+    """upskill's --no-eval: write the skill only (no cases, no student phases, no refinement)."""
 
 
 class IterationResult(BaseModel):
@@ -108,6 +114,8 @@ class GenerateResult(BaseModel):
     verdicts: list[ModelVerdict]
     teacher_calls: dict[str, int]
     notes: list[str] = Field(default_factory=list)
+    evaluated: bool = True
+    """False with --no-eval: the skill was written and nothing was measured."""
 
 
 @dataclass

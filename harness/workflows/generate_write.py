@@ -70,4 +70,21 @@ def write_outputs(ctx: GenerateContext, draft: dict[str, Any], cases: list[Case]
     return str(skill_out), str(cases_out)
 
 
-__all__ = ["write_outputs"]
+def write_skill_only(ctx: GenerateContext, draft: dict[str, Any]) -> str:
+    """--no-eval: skills/NAME/ with a skill_meta.json holding no tests (as upskill saves a skill it
+    did not evaluate); no case file. Once per run."""
+    data = ctx.steps.get("write")
+    if data is not None:
+        return data["skill_path"]
+    skill_out = Path(ctx.config["skill_out"])
+    for stale in skill_out.parent.glob(f".{skill_out.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    T.build_skill(draft["files"], skill_out, max_body_tokens=10**9)
+    write_skill_meta(skill_out, cases=[], generated_by=ctx.opts.teacher, source_task=ctx.opts.task,
+                     test_pass_rate=None, kernelgrade={"generate_run": ctx.run_id, "evaluated": False})
+    ctx.store.execute("UPDATE runs SET skill=? WHERE id=?", (json.dumps(skill_record(skill_out)), ctx.run_id))
+    ctx.steps.put("write", {"skill_path": str(skill_out), "cases_path": None})
+    return str(skill_out)
+
+
+__all__ = ["write_outputs", "write_skill_only"]

@@ -49,7 +49,7 @@ from harness.models.base import ChatRequest, Completion, ModelCallError, ModelCl
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TeacherAnswerError", "TeacherCallFailed", "CallLog", "ask", "cases_request", "skill_request",
+__all__ = ["TeacherAnswerError", "TeacherCallFailed", "CallLog", "ask", "cases_request", "examples_block", "skill_request",
            "refine_request", "parse_skill_answer", "parse_cases_answer", "build_skill", "ensure_frontmatter", "skill_name_for",
            "estimate_tokens", "BuiltSkill", "summary_request", "accept_summary"]
 
@@ -116,8 +116,18 @@ def _budget_line(max_tokens: int) -> str:
             f"(about {max_tokens * CHARS_PER_TOKEN} characters). Put longer material in references/.")
 
 
+def examples_block(examples: list[str] | None) -> str:
+    """The user's examples of the task (upskill's -e "input -> output"), one per line, or nothing."""
+    shown = [e.strip() for e in examples or [] if e.strip()]
+    if not shown:
+        return ""
+    return ("Examples of the task, as the user gave them (input -> output):\n"
+            + "\n".join(f"- {e}" for e in shown) + "\n\n")
+
+
 def cases_request(task: str, *, n_cases: int, context: str = "", kernel_ops: dict[str, str] | None = None,
-                  max_tokens: int = 4096, temperature: float | None = 0.7) -> ChatRequest:
+                  examples: list[str] | None = None, max_tokens: int = 4096,
+                  temperature: float | None = 0.7) -> ChatRequest:
     kernels = ""
     if kernel_ops:
         kernels = (
@@ -126,7 +136,7 @@ def cases_request(task: str, *, n_cases: int, context: str = "", kernel_ops: dic
             '"compile", "run"]}. Known OP -> API:\n' + "\n".join(f"{op} -> {api}" for op, api in kernel_ops.items())
             + "\n")
     user = (
-        f"Task: {task}\n\n{context}"
+        f"Task: {task}\n\n{examples_block(examples)}{context}"
         f"Write {n_cases} test cases for this task: prompts a user would give a model, each with the short "
         "strings a correct answer must contain (exact values a model without expert knowledge gets wrong, "
         "e.g. \"9.0\" for an H100 capability) and, optionally, strings it must not contain. Keep each string "
@@ -139,8 +149,9 @@ def cases_request(task: str, *, n_cases: int, context: str = "", kernel_ops: dic
 
 
 def skill_request(task: str, *, name: str, max_skill_tokens: int, context: str = "", tools: str = "",
-                  max_tokens: int = 4096, temperature: float | None = 0.7) -> ChatRequest:
-    user = (f"Task: {task}\n\n{context}{tools}"
+                  examples: list[str] | None = None, max_tokens: int = 4096,
+                  temperature: float | None = 0.7) -> ChatRequest:
+    user = (f"Task: {task}\n\n{examples_block(examples)}{context}{tools}"
             f"Write a skill that teaches a smaller model to do this task.\n{_budget_line(max_skill_tokens)}\n\n"
             + FORMAT.format(name=name))
     return ChatRequest(system=SYSTEM, user=user, max_tokens=max_tokens, temperature=temperature)
@@ -167,13 +178,13 @@ def _files_block(files: dict[str, str]) -> str:
 
 
 def refine_request(task: str, *, name: str, files: dict[str, str], failures: list[dict[str, Any]],
-                   max_skill_tokens: int, tools: str = "", max_tokens: int = 4096,
-                   temperature: float | None = 0.7) -> ChatRequest:
+                   max_skill_tokens: int, tools: str = "", examples: list[str] | None = None,
+                   max_tokens: int = 4096, temperature: float | None = 0.7) -> ChatRequest:
     """failures: dicts with input, expected, answer (clipped) and why; train cases only."""
     shown = "\n\n".join(
         f"- Case: {f['input']}\n  Expected: {json.dumps(f['expected'])}\n  Why it failed: {f['why']}\n"
         f"  Student's answer (clipped): {f['answer']}" for f in failures)
-    user = (f"Task: {task}\n\n{tools}The current skill:\n{_files_block(files)}\n\n"
+    user = (f"Task: {task}\n\n{examples_block(examples)}{tools}The current skill:\n{_files_block(files)}\n\n"
             f"A student model given this skill still failed these cases:\n{shown}\n\n"
             "Rewrite the skill so the student gets cases like these right. Teach the general rule behind each "
             "failure, not the answer to one case.\n"
