@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from harness.common.results import Finding
+from harness.common.pyparse import parse_python
 
 
 def _inside(root: Path, rel: str) -> Path | None:
@@ -201,7 +202,7 @@ def _python_findings(root: Path, package_dir: Path) -> list[Finding]:
         if path.name == "_ops.py":
             continue  # reported by _builder_file_findings
         try:
-            tree = ast.parse(_read_text(path), filename=rel)
+            tree = parse_python(_read_text(path), filename=rel)
         except SyntaxError as err:
             findings.append(Finding(severity="error", key=f"{rel}:{err.lineno or 0}",
                                     reason=f"Python syntax error: {err.msg}"))

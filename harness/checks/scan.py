@@ -51,6 +51,7 @@ from harness.common.results import CheckResult, Finding
 from harness.inputs.reference import reference_dir, resolve_reference_path
 from harness.project.info import read_project
 from harness.project.sources import C_SUFFIXES, all_sources, inside, listed_sources
+from harness.common.pyparse import parse_python
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _reference_names(path: Path | None) -> list[str]:
     if path.resolve().parent.parent == reference_dir().resolve():
         names.append(path.resolve().parent.name)
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parse_python(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, UnicodeDecodeError):
         return names
     for node in tree.body:

@@ -12,6 +12,7 @@ from harness.checks.scan_paths import READ_CALLS, OwnPaths
 from harness.checks.scan_rules import NOT_COMPUTE, Rule
 from harness.common.results import Finding
 from harness.execute.aten_ops import TRIVIAL_ATEN
+from harness.common.pyparse import parse_python
 
 _SHOWN_CODE = 110
 
@@ -225,7 +226,7 @@ def _one_line(text: str) -> str:
 def python_events(src: str, *, package_depth: int = 0) -> list[tuple[int, str]]:
     """(line, "kind name") events of a Python source; SyntaxError propagates. `package_depth`:
     how many folders below the package root the file is (how far up its own data may be)."""
-    tree = ast.parse(src)
+    tree = parse_python(src)
     visitor = _PyEvents(tree, max_up=1 + package_depth)
     visitor.visit(tree)
     return visitor.events

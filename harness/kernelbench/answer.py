@@ -15,6 +15,8 @@ import re
 import textwrap
 from dataclasses import dataclass
 
+from harness.common.pyparse import parse_python
+
 #: load_inline's positional parameters (torch/utils/cpp_extension.py, 2.11 .. 2.14).
 POSITIONAL = ("name", "cpp_sources", "cuda_sources", "sycl_sources", "functions", "extra_cflags",
               "extra_cuda_cflags", "extra_sycl_cflags", "extra_ldflags", "extra_include_paths")
@@ -59,7 +61,7 @@ def extract_source(text: str) -> str | None:
     defines ModelNew, else the last fenced code block that does."""
     if "class ModelNew" in text:
         try:
-            ast.parse(text)
+            parse_python(text)
             return text
         except SyntaxError:
             pass
@@ -148,7 +150,7 @@ def _strings(value, what: str) -> tuple[str, ...]:
 def read_inline_calls(source: str) -> list[InlineCall]:
     """Every load_inline call of the answer, evaluated; NotAdaptable says why not."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError as err:
         raise NotAdaptable(f"not valid Python: line {err.lineno}: {err.msg}") from None
     if not any(isinstance(n, ast.ClassDef) and n.name == "ModelNew" for n in ast.walk(tree)):
@@ -204,7 +206,7 @@ def _offset(lines: list[str], lineno: int, col: int) -> int:
 def rewrite_source(source: str) -> str:
     """The answer with every load_inline bound to the shim (`from ._kg_inline import ...`),
     edited in place: the rest of the text, comments and layout included, stays as written."""
-    tree = ast.parse(source)
+    tree = parse_python(source)
     lines = source.splitlines(keepends=True)
     edits: list[tuple[int, int, str]] = []
     for node in ast.walk(tree):
