@@ -21,31 +21,6 @@ def register(app: typer.Typer) -> None:
     app.command("benchmark")(benchmark_cmd)
 
 
-def _cases_for(skill_dir: Path, cases: Path | None, test_gen_model: str | None) -> tuple[Path | None, str | None]:
-    """The case file to use and why (None, None: left to eval_options, e.g. no SKILL.md there).
-    upskill generates tests when the skill has none; kernelgrade's benchmark asks for -t instead."""
-    from harness.common.paths import shipped_path
-    from harness.inputs.skill_meta import default_cases_path
-
-    if cases is not None:
-        found, why = cases, str(cases)
-    else:
-        resolved = shipped_path(skill_dir, "skills")
-        if not (resolved / "SKILL.md").is_file():
-            return None, None
-        try:
-            found, why = default_cases_path(resolved)
-        except UserError as err:
-            raise UserError(f"{resolved}: no test cases ({err}); pass -t/--tests FILE: kernelgrade benchmark does "
-                            "not generate tests (upskill would, with --test-gen-model)") from None
-    if test_gen_model:
-        from harness.cli.render import err_console
-
-        err_console.print(f"--test-gen-model {test_gen_model}: not needed, the cases come from {why} (upskill "
-                          "uses it only to generate tests when there are none)", highlight=False, markup=False)
-    return found, why
-
-
 def benchmark_cmd(
     skill_dir: Path = typer.Argument(..., help="Agent Skills folder (with SKILL.md); skills/NAME names a shipped "
                                      "skill where no such folder exists here."),
@@ -56,10 +31,10 @@ def benchmark_cmd(
                              "default 3). Pass rate is per trial (case x run), not upskill's per run."),
     cases: Path = typer.Option(None, "--tests", "-t", "--cases", "-c", help="Case file (upskill JSON, plus kernel "
                                "blocks). Default: the skill's own (skill_meta.json's tests, else SKILL_DIR/cases.json, "
-                               "else cases/<skill name>.json); with none, benchmark stops and asks for -t."),
-    test_gen_model: str = typer.Option(None, "--test-gen-model", help="Accepted for upskill's command lines. upskill "
-                                       "generates tests with it when the skill has none; kernelgrade does not: "
-                                       "with cases it is not needed (a line says so), without them pass -t."),
+                               "else cases/<skill name>.json); with none, --test-gen-model writes them."),
+    test_gen_model: str = typer.Option(None, "--test-gen-model", help="When no case file is found, this model writes "
+                                       "cases from the skill's name and description into SKILL_DIR/cases.json (as "
+                                       "`eval --test-gen-model`); with cases it is not needed (a line says so)."),
     output: Path = typer.Option(None, "--output", "-o", help="Also write the run as upskill's run logs "
                                 "(DIR/<batch>/run_N/run_result.json, batch_summary.json) for upskill's tools. "
                                 "Without -o nothing extra is written (upskill writes ./runs); the run is always "
@@ -90,22 +65,26 @@ def benchmark_cmd(
 
     Exit codes as `eval`: 0 done; 2 bad input; 4 no trial could be graded; 5 stopped by --max-cost.
     """
-    from harness.cli.eval import eval_options
+    from harness.cli.eval import case_writer_for, eval_options
     from harness.cli.render import err_console, progress_bar, report_and_gate
     from harness.store.db import Store
     from harness.workflows.evaluate import execute, start_eval
 
-    found, why = _cases_for(skill_dir, cases, test_gen_model)
-    opts = eval_options(skill_dir, cases=found, models=list(model), runs=runs, no_baseline=True, base_url=base_url,
+    written: list[Path] = []
+    opts = eval_options(skill_dir, cases=cases, models=list(model), runs=runs, no_baseline=True, base_url=base_url,
                         api_key_env=api_key_env, concurrency=concurrency, max_tokens=max_tokens,
                         temperature=temperature, level=level, device=device, sandbox=sandbox, timeout_s=timeout,
-                        max_cost=max_cost)
+                        max_cost=max_cost, case_writer=case_writer_for(test_gen_model, written, base_url=base_url,
+                                                                       api_key_env=api_key_env, timeout=timeout))
+    if test_gen_model and not written:
+        err_console.print(f"--test-gen-model {test_gen_model}: not needed, cases found: {opts.cases_path}",
+                          highlight=False)
     store = Store()
     run_id = start_eval(opts, store)
     quiet = "-" in (as_json, as_csv)
     if not quiet:
         err_console.print(f"benchmarking {opts.skill_dir.name} across {len(opts.models)} model(s), {runs} run(s) "
-                          f"per model, with the skill only; cases: {why or opts.cases_path}", highlight=False)
+                          f"per model, with the skill only; cases: {opts.cases_path}", highlight=False)
     err_console.print(f"run [bold]{run_id}[/bold]  (resume with: kernelgrade eval --resume {run_id})")
     stops: list[str] = []
     with progress_bar("trials", quiet=quiet, stops=stops) as progress:

@@ -166,7 +166,7 @@ def eval_cmd(
                             max_turns=max_turns, max_trial_tokens=max_trial_tokens, skill_delivery=skill_delivery,
                             prompt_cache=not no_prompt_cache, batch=batch,
                             answer_format=answer_format,
-                            case_writer=_case_writer(test_gen_model, written, base_url=base_url,
+                            case_writer=case_writer_for(test_gen_model, written, base_url=base_url,
                                                      api_key_env=api_key_env, timeout=timeout))
         if cases is None:
             err_console.print(f"cases: {opts.cases_path}", highlight=False)
@@ -203,7 +203,7 @@ def eval_cmd(
                     min_lift=min_lift, per_case=verbose, stopped=stops[0] if stops else None, outcome=True)
 
 
-def _case_writer(model: str | None, written: list[Path], **how) -> Callable[[Path], Path] | None:
+def case_writer_for(model: str | None, written: list[Path], **how) -> Callable[[Path], Path] | None:
     """--test-gen-model: the function eval_options calls when no cases are found (None without it)."""
     if not model:
         return None

@@ -223,7 +223,8 @@ def render_generate(view: GenerateRunView, console: Console) -> None:
         resume = f" (resume with: kernelgrade generate --resume {view.run_id})" if view.status == "interrupted" else ""
         console.print(f"no held-out eval run yet, so no verdict{resume}", highlight=False)
     if view.skill_path:
-        console.print(escape(f"wrote {view.skill_path} and {view.cases_path}"), highlight=False)
+        cases = f" and {view.cases_path}" if view.cases_path else ""  # generate --no-eval writes no cases
+        console.print(escape(f"wrote {view.skill_path}{cases}"), highlight=False)
 
 
 def render_compare(result: CompareResult, console: Console) -> None:

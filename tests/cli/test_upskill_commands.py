@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from harness.store.db import Store
 from harness.workflows.evaluate import execute, start_eval
 from harness.workflows.upskill_export import write_upskill_logs
 from harness.workflows.upskill_import import read_batch
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.openai_server import FakeOpenAIServer, default_responder
 
 REPO = Path(__file__).resolve().parents[2]
 SKILL = REPO / "tests/fixtures/skills/valid-skill"
@@ -95,11 +96,29 @@ def test_benchmark_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert main(["benchmark", str(SKILL)]) == 2  # -m is required, as in upskill
     assert "--model" in capsys.readouterr().err
     monkeypatch.chdir(tmp_path)  # no cases/valid-skill.json here, and the skill has no tests of its own
-    assert main(["benchmark", str(SKILL), "-m", "fake-model", "--test-gen-model", "opus"]) == 2
-    err = capsys.readouterr().err
-    assert "pass -t/--tests FILE" in err and "does not generate tests" in err
-    assert len(err.strip().splitlines()) == 1
+    assert main(["benchmark", str(SKILL), "-m", "fake-model"]) == 2  # no cases, no --test-gen-model
+    assert "no cases found" in capsys.readouterr().err
     assert not Store().list_runs()
+
+
+def test_benchmark_test_gen_model_writes_cases_when_there_are_none(tmp_path: Path, capsys) -> None:
+    skill = tmp_path / "valid-skill"
+    shutil.copytree(SKILL, skill)
+    written = {"cases": [{"input": "Which cuda-capabilities value targets H100?", "expected": {"contains": ["9.0"]}}]}
+    asked: list[str] = []
+
+    def responder(body: dict) -> str:
+        asked.append(body["model"])
+        return json.dumps(written) if body["model"] == "case-writer" else default_responder(body)
+
+    with FakeOpenAIServer(responder) as server:
+        code = main(["benchmark", str(skill), "-m", "fake-model", "--runs", "1", "--test-gen-model", "case-writer",
+                     "--base-url", server.base_url, "--level", "text"])
+    assert code == 0
+    assert f"cases written by case-writer: {skill / 'cases.json'}" in capsys.readouterr().err
+    assert asked == ["case-writer", "fake-model"]  # the cases first, then one with-skill trial
+    (run,) = Store().list_runs()
+    assert [c["input"] for c in Store().get_run(run["id"]).cases] == [written["cases"][0]["input"]]
 
 
 def test_runs_dir_lists_upskill_logs_without_importing(cases_file: Path, tmp_path: Path, capsys) -> None:
