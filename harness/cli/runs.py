@@ -72,17 +72,18 @@ def _scratch_store(runs_dir: Path) -> Iterator[Store]:
     """upskill's logs under `runs_dir`, imported into a store in a temporary KERNELGRADE_HOME that
     is removed afterwards: the real store is never opened."""
     from harness.store.db import Store
-    from harness.workflows.upskill_import import import_upskill
+    from harness.workflows.upskill_import import import_upskill, is_upskill_logs
 
     if not runs_dir.is_dir():
         raise UserError(f"{runs_dir}: no such folder (runs -d takes an upskill runs folder)")
+    if not is_upskill_logs(runs_dir):
+        raise UserError(f"{runs_dir}: no upskill run logs (RUNS_DIR/<batch>/run_N/run_result.json)")
     old = os.environ.get("KERNELGRADE_HOME")
     with tempfile.TemporaryDirectory(prefix="kernelgrade-upskill-runs-") as home:
         os.environ["KERNELGRADE_HOME"] = home
         try:
-            ids = import_upskill(runs_dir)
+            import_upskill(runs_dir)
             store = Store()
-            _upskill_times(store, ids)
             try:
                 yield store
             finally:
@@ -92,18 +93,6 @@ def _scratch_store(runs_dir: Path) -> Iterator[Store]:
                 os.environ.pop("KERNELGRADE_HOME", None)
             else:
                 os.environ["KERNELGRADE_HOME"] = old
-
-
-def _upskill_times(store: Store, run_ids: list[str]) -> None:
-    """An imported run is created when imported; in the scratch store it is dated by its batch's
-    first run (upskill's metadata.timestamp), so the list and --since go by when upskill ran it."""
-    from harness.workflows.upskill_import import read_batch
-
-    for run_id in run_ids:
-        stamps = sorted(str(r["metadata"].get("timestamp") or "") for r in
-                        read_batch(Path(store.get_run(run_id).config["source"])))
-        if stamps and stamps[0]:
-            store.execute("UPDATE runs SET created=? WHERE id=?", (stamps[0], run_id))
 
 
 def _list(store: Store, *, skill: list[str] | None, model: list[str] | None, since: str | None,

@@ -237,10 +237,11 @@ class Store:
 
     # runs -----------------------------------------------------------------
     def create_run(self, *, kind: str, config: dict, env: dict, skill: dict | None,
-                   cases: list[dict], run_id: str | None = None) -> str:
+                   cases: list[dict], run_id: str | None = None, created: str | None = None) -> str:
+        """`created`: when the run was made, where that was not now (a run imported from another tool)."""
         run_id = run_id or new_run_id()
         self.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
-                   (run_id, kind, now(), "running", json.dumps(config), json.dumps(env),
+                   (run_id, kind, created or now(), "running", json.dumps(config), json.dumps(env),
                     json.dumps(skill) if skill is not None else None, json.dumps(cases)))
         return run_id
 

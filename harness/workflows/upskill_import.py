@@ -28,7 +28,7 @@ from harness.models.base import Completion
 from harness.report.model import UPSKILL_CASE
 from harness.scoring.grade import Grade
 from harness.scoring.verdict import Score
-from harness.store.db import Store
+from harness.store.db import Store, now
 from harness.store.provenance import kernelgrade_version
 
 log = logging.getLogger(__name__)
@@ -142,11 +142,13 @@ def import_batch(store: Store, batch: Path) -> str | None:
     config = {"imported_from": SOURCE, "source": str(batch), "batch_id": batch.name, "models": models,
               "runs": max(index.values()), "mode": "one-shot", "resolved_level": "text", "task": task,
               "unit": "one trial per upskill run (every case of that run); pass = every case passed"}
-    env = {"source": SOURCE, "upskill_batch": batch.name, "imported_by": kernelgrade_version()}
+    env = {"source": SOURCE, "upskill_batch": batch.name, "imported_by": kernelgrade_version(), "imported_at": now()}
+    # Dated by when upskill ran it (its first run's metadata.timestamp), so lists and --since agree with upskill.
+    stamps = sorted(str(r["metadata"].get("timestamp") or "") for r in runs)
     cases = [{"id": UPSKILL_CASE, "input": task or "(the cases of one upskill run)",
               "expected": {"contains": []}}]
     store.create_run(kind="eval", config=config, env=env, skill={"name": skill} if skill else None,
-                     cases=cases, run_id=run_id)
+                     cases=cases, run_id=run_id, created=stamps[0] or None)
     try:
         _store_trials(store, run_id, runs, keys)
     except BaseException:  # all or nothing: a half-imported batch would refuse the next try

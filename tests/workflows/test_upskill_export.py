@@ -52,8 +52,13 @@ def test_each_pass_of_a_model_over_the_cases_is_one_upskill_run(tmp_path: Path) 
         assert meta == r["metadata"] and meta["batch_id"] == batch.name
     summary = json.loads((batch / "batch_summary.json").read_text())
     assert (summary["total_runs"], summary["passed_runs"], len(summary["results"])) == (8, 0, 8)
-    # Read back as a run beside kernelgrade's own: one trial per upskill run.
+    # Read back as a run beside kernelgrade's own: one trial per upskill run, dated by when upskill
+    # says its first run was made, not by the import.
+    first = batch / "run_1" / "run_result.json"
+    first.write_text(json.dumps(json.loads(first.read_text()) | {"metadata": runs[0]["metadata"] | {
+        "timestamp": "2025-01-02T03:04:05"}}))
     (imported,) = import_upskill(tmp_path / "runs")
+    assert Store().get_run(imported).created == "2025-01-02T03:04:05"
     trials = Store().trials(imported)
     assert sorted((t.model, t.arm, t.grade.score.assertions_passed) for t in trials) == sorted(
         (m, arm, 2 if arm == "with_skill" else 0) for m in ("m-a", "m-b") for arm in ("baseline", "with_skill")
