@@ -23,15 +23,6 @@ SKILL = REPO / "tests/fixtures/skills/valid-skill"
 BATCH = REPO / "tests/fixtures/upskill/runs/2026_11_30_14_05"
 
 
-@pytest.fixture
-def cases_file(tmp_path: Path) -> Path:
-    path = tmp_path / "cases.json"
-    path.write_text(json.dumps({"cases": [
-        {"id": "cap", "input": "Which capability for H100?", "expected": {"contains": "9.0"}},
-        {"id": "toml", "input": "Write the build.toml line for H100", "expected": {"contains": ["9.0"]}}]}))
-    return path
-
-
 def _eval(cases_file: Path, models=("haiku",), runs: int = 2) -> str:
     """A finished run; the scripted model answers 9.0 only with the skill."""
     store = Store()

@@ -23,15 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 SKILL = REPO / "tests/fixtures/skills/valid-skill"
 
 
-@pytest.fixture
-def cases_file(tmp_path: Path) -> Path:
-    path = tmp_path / "cases.json"
-    path.write_text(json.dumps({"cases": [
-        {"id": "cap", "input": "Which capability for H100?", "expected": {"contains": "9.0"}},
-        {"id": "toml", "input": "Write the build.toml line for H100", "expected": {"contains": ["9.0"]}}]}))
-    return path
-
-
 def _eval(cases_file: Path, model: str = "fake-model", responder=None, runs: int = 1) -> str:
     """A finished eval run (baseline and with skill) against the scripted server."""
     store = Store()
