@@ -109,8 +109,10 @@ class CallPool:
                 else:
                     kind, message, attempts = payload
                     future.set_exception(ModelCallError(kind, message, attempts=attempts))
-        except (EOFError, OSError, pickle.UnpicklingError):
+        except EOFError:
             pass
+        except Exception:  # an unreadable reply: nothing more from this worker can be trusted
+            worker.proc.kill()
         code = worker.proc.wait()
         with worker.lock:
             worker.dead = f"model-call worker process {worker.proc.pid} exited (code {code})"

@@ -163,3 +163,24 @@ def test_eval_through_worker_processes_stores_what_an_in_process_eval_does(tmp_p
     assert stored[0] == stored[2]
     assert len(stored[2]) == 24 and {row[-1] for row in stored[2]} == {"pass", "fail"}
     shared_pool(2).close()
+
+
+def test_an_unreadable_reply_ends_that_worker_and_fails_its_calls() -> None:
+    import itertools
+    import threading
+
+    from harness.models.call_pool import _Worker
+
+    # A stand-in worker (labelled fixture) that answers garbage, then would hang for a minute.
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.stdin.buffer.read(1); "
+                             "sys.stdout.buffer.write(b'not a pickle'); sys.stdout.flush(); time.sleep(60)"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    pool = CallPool.__new__(CallPool)
+    pool._jobs, pool.workers = itertools.count(), [_Worker(proc)]
+    threading.Thread(target=pool._read, args=(pool.workers[0],), daemon=True).start()
+    spec = ModelSpec(name="fake", provider="openai-compat", model_id="m", base_url="http://127.0.0.1:9/v1")
+    started = time.monotonic()
+    with pytest.raises(ModelCallError, match="exited"):
+        pool.call(spec, 5.0, 1, ChatRequest(system="s", user="u"))
+    assert time.monotonic() - started < 30 and proc.returncode == -signal.SIGKILL
+    assert not pool.alive
