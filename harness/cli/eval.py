@@ -167,7 +167,7 @@ def eval_cmd(
                             prompt_cache=not no_prompt_cache, batch=batch,
                             answer_format=answer_format,
                             case_writer=case_writer_for(test_gen_model, written, base_url=base_url,
-                                                     api_key_env=api_key_env, timeout=timeout))
+                                                        api_key_env=api_key_env, timeout=timeout))
         if cases is None:
             err_console.print(f"cases: {opts.cases_path}", highlight=False)
         if test_gen_model and not written:
