@@ -31,6 +31,7 @@ class UpskillStats(BaseModel):
 
     llm_time_ms: float = 0.0
     turns: int = 0
+    """One per answered case (an agent trial's own turns are shown by `runs show`)."""
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
