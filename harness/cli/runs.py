@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,8 +66,8 @@ def runs_list(ctx: typer.Context,
 
 @contextmanager
 def _scratch_store(runs_dir: Path) -> Iterator[Store]:
-    """upskill's logs under `runs_dir`, imported into a store in a temporary KERNELGRADE_HOME that
-    is removed afterwards: the real store is never opened."""
+    """upskill's logs under `runs_dir`, imported into a store in a temporary folder that is removed
+    afterwards: the real store is never opened."""
     from harness.store.db import Store
     from harness.workflows.upskill_import import import_upskill, is_upskill_logs
 
@@ -78,21 +75,13 @@ def _scratch_store(runs_dir: Path) -> Iterator[Store]:
         raise UserError(f"{runs_dir}: no such folder (runs -d takes an upskill runs folder)")
     if not is_upskill_logs(runs_dir):
         raise UserError(f"{runs_dir}: no upskill run logs (RUNS_DIR/<batch>/run_N/run_result.json)")
-    old = os.environ.get("KERNELGRADE_HOME")
     with tempfile.TemporaryDirectory(prefix="kernelgrade-upskill-runs-") as home:
-        os.environ["KERNELGRADE_HOME"] = home
+        store = Store(Path(home) / "kernelgrade.db")
         try:
-            import_upskill(runs_dir)
-            store = Store()
-            try:
-                yield store
-            finally:
-                store.close()
+            import_upskill(runs_dir, store)
+            yield store
         finally:
-            if old is None:
-                os.environ.pop("KERNELGRADE_HOME", None)
-            else:
-                os.environ["KERNELGRADE_HOME"] = old
+            store.close()
 
 
 def _list(store: Store, *, skill: list[str] | None, model: list[str] | None, since: str | None,
@@ -102,17 +91,13 @@ def _list(store: Store, *, skill: list[str] | None, model: list[str] | None, sin
     from harness.report.fit import print_table
     from harness.report.run_list import filter_rows, run_rows
 
-    rows = filter_rows(run_rows(store), since=since)
-    rows = [r for r in rows if (not skill or r["skill"] in skill)
-            and (not model or any(filter_rows([r], model=m) for m in model))]
-    columns = ["id", "kind", "mode", "created", "status", "skill", "models", "trials", "answered", "errors"]
+    rows = filter_rows(run_rows(store), skill=skill or (), model=model or (), since=since)
+    columns = list(RUN_COLUMNS)
     if metric is not None:
         rows = _with_figures(store, rows, metric)
         columns.append("pass rate" if metric == "success" else "tokens/trial")
     emit(json.dumps(rows, indent=2, default=str), as_json, what="JSON")
-    if as_csv is not None:
-        extra = tuple(FIGURES) if metric else ()
-        emit(runs_csv(rows) if not extra else _csv(rows, RUN_COLUMNS + extra), as_csv, what="CSV")
+    emit(runs_csv(rows, FIGURES if metric else ()), as_csv, what="CSV")
     if "-" in (as_json, as_csv):
         return
     table = Table(title=title)
@@ -176,14 +161,6 @@ def _figure_cell(row: dict, metric: str) -> str:
         return f"{v:.0%}" if metric == "success" else f"{v:,}"
     name = "pass_rate" if metric == "success" else "tokens"
     return f"{show(row[f'{name}_baseline'])} -> {show(row[f'{name}_with_skill'])}"
-
-
-def _csv(rows: list[dict], columns: tuple[str, ...]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: ("" if r.get(k) is None else r.get(k)) for k in columns} for r in rows)
-    return out.getvalue()
 
 
 @runs_app.command("show")

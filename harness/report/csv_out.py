@@ -38,9 +38,9 @@ def trials_csv(run: ReportRun) -> str:
     return _write(TRIAL_COLUMNS, (row(t) for t in run.trials))
 
 
-def runs_csv(rows: list[dict[str, Any]]) -> str:
-    """One row per stored run (the rows `runs` lists)."""
-    return _write(RUN_COLUMNS, rows)
+def runs_csv(rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> str:
+    """One row per stored run (the rows `runs` lists), with `extra` columns after (runs --metric)."""
+    return _write(RUN_COLUMNS + extra, rows)
 
 
 __all__ = ["RUN_COLUMNS", "TRIAL_COLUMNS", "runs_csv", "trials_csv"]

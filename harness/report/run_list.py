@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
 from typing import Any
 
 from harness.common.errors import UserError
@@ -46,15 +47,16 @@ def run_rows(store: Store) -> list[dict[str, Any]]:
     return rows
 
 
-def filter_rows(rows: list[dict[str, Any]], *, skill: str | None = None, model: str | None = None,
+def filter_rows(rows: list[dict[str, Any]], *, skill: Sequence[str] = (), model: Sequence[str] = (),
                 since: str | None = None) -> list[dict[str, Any]]:
-    """Rows whose skill is `skill`, one of whose models is `model`, created at or after `since`."""
+    """Rows whose skill is one of `skill`, one of whose models is in `model` (empty: any), created
+    at or after `since`."""
     cutoff = parse_since(since) if since else None
     out = []
     for row in rows:
-        if skill is not None and row["skill"] != skill:
+        if skill and row["skill"] not in skill:
             continue
-        if model is not None and model not in [m.strip() for m in row["models"].split(",")]:
+        if model and not set(model) & {m.strip() for m in row["models"].split(",")}:
             continue
         if cutoff is not None:
             created = datetime.fromisoformat(row["created"])

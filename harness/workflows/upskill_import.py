@@ -160,12 +160,13 @@ def import_batch(store: Store, batch: Path) -> str | None:
     return run_id
 
 
-def import_upskill(path: Path) -> list[str]:
-    """Every batch under `path` (a runs folder, one batch, or one run folder) as a stored run."""
+def import_upskill(path: Path, store: Store | None = None) -> list[str]:
+    """Every batch under `path` (a runs folder, one batch, or one run folder) as a run in `store`
+    (default: the user's)."""
     if not is_upskill_logs(path):
         raise UserError(f"{path}: no upskill run logs (runs/<batch>/run_N/run_result.json) and not a "
                         "`kernelgrade runs export` tar file")
-    store = Store()
+    store = store or Store()
     return [rid for batch in _batches(path) if (rid := import_batch(store, batch)) is not None]
 
 
