@@ -12,7 +12,8 @@ from pathlib import Path
 import typer
 
 from harness.cli.options import (
-    CSV_HELP, DEVICE_HELP, JSON_HELP, LEVEL_HELP, SANDBOX_HELP, DeviceChoice, LevelChoice, SandboxChoice,
+    API_KEY_ENV_HELP, BASE_URL_HELP, CALL_TIMEOUT_HELP, CONCURRENCY_HELP, CSV_HELP, DEVICE_HELP, JSON_HELP,
+    LEVEL_HELP, SANDBOX_HELP, TEMPERATURE_HELP, DeviceChoice, LevelChoice, SandboxChoice,
 )
 from harness.common.errors import UserError
 
@@ -41,14 +42,12 @@ def benchmark_cmd(
                                 "in kernelgrade's store."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also one row per case (as `eval -v`), where "
                                  "upskill's -v shows per-run details."),
-    base_url: str = typer.Option(None, "--base-url", help="Any OpenAI-compatible server, e.g. "
-                                 "http://localhost:8080/v1"),
-    api_key_env: str = typer.Option(None, "--api-key-env", help="Environment variable holding the key for "
-                                    "--base-url (none needed for local servers)."),
-    concurrency: int = typer.Option(4, "--concurrency", "-j", help="Model calls in flight at once."),
+    base_url: str = typer.Option(None, "--base-url", help=BASE_URL_HELP),
+    api_key_env: str = typer.Option(None, "--api-key-env", help=API_KEY_ENV_HELP),
+    concurrency: int = typer.Option(4, "--concurrency", "-j", help=CONCURRENCY_HELP),
     max_tokens: int = typer.Option(None, "--max-tokens", help="Output token limit per answer (as `eval`)."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (stored with the run)."),
-    timeout: float = typer.Option(300.0, "--timeout", help="Seconds per model call."),
+    temperature: float = typer.Option(1.0, "--temperature", help=TEMPERATURE_HELP),
+    timeout: float = typer.Option(300.0, "--timeout", help=CALL_TIMEOUT_HELP),
     max_cost: float = typer.Option(None, "--max-cost", help="Stop (resumable with `eval --resume`, exit 5) when "
                                    "the estimated cost in USD is reached."),
     level: LevelChoice = typer.Option("auto", "--level", help=LEVEL_HELP),

@@ -12,8 +12,8 @@ from pathlib import Path
 import typer
 
 from harness.cli.options import (
-    CACHE_DIR_HELP, CSV_HELP, DEVICE_HELP, EXECUTOR_HELP, GPUS_HELP, JSON_HELP, LEVEL_HELP, RAY_ADDRESS_HELP,
-    SANDBOX_HELP, AnswerFormatChoice, DeviceChoice, ExecutorChoice, LevelChoice, SandboxChoice, log_runs_option,
+    API_KEY_ENV_HELP, BASE_URL_HELP, CACHE_DIR_HELP, CALL_TIMEOUT_HELP, CONCURRENCY_HELP, CSV_HELP, DEVICE_HELP,
+    EXECUTOR_HELP, GPUS_HELP, JSON_HELP, LEVEL_HELP, RAY_ADDRESS_HELP, SANDBOX_HELP, TEMPERATURE_HELP, AnswerFormatChoice, DeviceChoice, ExecutorChoice, LevelChoice, SandboxChoice, log_runs_option,
     runs_dir_option, upskill_runs_dir, write_run_logs,
 )
 from harness.common.errors import UserError
@@ -70,17 +70,16 @@ def eval_cmd(
                              "several models or runs keep the baseline (upskill's benchmark mode drops it)."),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="With-skill arm only (upskill's flag): no "
                                      "baseline trials, so no lift."),
-    base_url: str = typer.Option(None, "--base-url", help="Any OpenAI-compatible server, e.g. http://localhost:8080/v1"),
-    api_key_env: str = typer.Option(None, "--api-key-env", help="Environment variable holding the key for --base-url "
-                                    "(none needed for local servers)."),
-    concurrency: int = typer.Option(4, "--concurrency", "-j", help="Model calls in flight at once."),
+    base_url: str = typer.Option(None, "--base-url", help=BASE_URL_HELP),
+    api_key_env: str = typer.Option(None, "--api-key-env", help=API_KEY_ENV_HELP),
+    concurrency: int = typer.Option(4, "--concurrency", "-j", help=CONCURRENCY_HELP),
     call_processes: int = typer.Option(None, "--call-processes", help="Worker processes that make the one-shot "
                                        "model calls (0: all in this process). Default: none below --concurrency 32, "
                                        "else one per 16 calls in flight, at most one per core. Many fast calls (a "
                                        "local vLLM) are bound by one process's Python; slow API calls are not."),
     max_tokens: int = typer.Option(None, "--max-tokens", help="Output token limit per answer. Default 4096; "
                                    "768 with the embedded model, whose 8192-token context must also hold the skill."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (stored with the run)."),
+    temperature: float = typer.Option(1.0, "--temperature", help=TEMPERATURE_HELP),
     level: LevelChoice = typer.Option("auto", "--level", help=LEVEL_HELP),
     device: DeviceChoice = typer.Option("cuda", "--device", help=DEVICE_HELP),
     sandbox: SandboxChoice = typer.Option("auto", "--sandbox", help=SANDBOX_HELP),
@@ -92,7 +91,7 @@ def eval_cmd(
         "kernel-builder", "--answer-format", help="How kernel answers are written: a kernel-builder project, "
         "or (imported KernelBench cases, one-shot) KernelBench's ModelNew with load_inline, adapted to a "
         "project and graded by the same checks. See docs/kernelbench.md."),
-    timeout: float = typer.Option(300.0, "--timeout", help="Seconds per model call."),
+    timeout: float = typer.Option(300.0, "--timeout", help=CALL_TIMEOUT_HELP),
     max_cost: float = typer.Option(None, "--max-cost", help="Stop (resumable, exit 5) when the estimated cost "
                                    "in USD is reached."),
     agent: bool = typer.Option(False, "--agent", help="Agent mode: the student works over several turns through "

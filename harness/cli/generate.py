@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from harness.cli.options import (
-    DEVICE_HELP, LEVEL_HELP, SANDBOX_HELP, DeviceChoice, LevelChoice, SandboxChoice, log_runs_option,
+    CALL_TIMEOUT_HELP, DEVICE_HELP, LEVEL_HELP, SANDBOX_HELP, DeviceChoice, LevelChoice, SandboxChoice, log_runs_option,
     runs_dir_option, upskill_runs_dir, write_run_logs,
 )
 from harness.common.errors import UserError
@@ -72,7 +72,7 @@ def generate_cmd(
     level: LevelChoice = typer.Option("auto", "--level", help=LEVEL_HELP),
     device: DeviceChoice = typer.Option("cuda", "--device", help=DEVICE_HELP),
     sandbox: SandboxChoice = typer.Option("auto", "--sandbox", help=SANDBOX_HELP),
-    timeout: float = typer.Option(300.0, "--timeout", help="Seconds per model call."),
+    timeout: float = typer.Option(300.0, "--timeout", help=CALL_TIMEOUT_HELP),
     agent: bool = typer.Option(False, "--agent", help="Student phases in agent mode (tools, several turns; "
                                "as for eval, see docs/agent.md)."),
     max_turns: int = typer.Option(12, "--max-turns", help="Agent mode: model calls per student trial."),

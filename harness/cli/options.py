@@ -35,6 +35,12 @@ EXECUTOR_HELP = ("Where grading runs: local (this machine, one run at a time per
 RAY_ADDRESS_HELP = "--executor ray: auto (the cluster this machine belongs to) or ray://HOST:PORT."
 GPUS_HELP = "--executor local: GPUs to use, as CUDA_VISIBLE_DEVICES names them (0,1,...); default every visible one."
 CACHE_DIR_HELP = "The content cache (compiles, references); per node unless this points at a shared folder."
+#: Model-call options eval and benchmark share.
+BASE_URL_HELP = "Any OpenAI-compatible server, e.g. http://localhost:8080/v1"
+API_KEY_ENV_HELP = "Environment variable holding the key for --base-url (none needed for local servers)."
+CONCURRENCY_HELP = "Model calls in flight at once."
+TEMPERATURE_HELP = "Sampling temperature (stored with the run)."
+CALL_TIMEOUT_HELP = "Seconds per model call."
 
 #: upskill's default runs folder (its config.runs_dir).
 DEFAULT_RUNS_DIR = Path("runs")
