@@ -31,7 +31,7 @@ from harness.build.nvcc import (
     CompileUnit,
     strip_half_defines,
 )
-from harness.project.capabilities import Capability, parse_capability
+from harness.project.capabilities import Capability, own_target, parse_capability
 
 #: Options a project's cuda-flags may not carry: they would redirect outputs or
 #: load code from outside the project into the compiler.
@@ -91,11 +91,13 @@ class Includes:
 def kernel_targets(caps: list[str] | None, requested: list[str] | None, key: str,
                    plan: Plan) -> list[Capability]:
     """The H100 targets to compile for one kernel. Other valid capabilities are notes
-    (only sm_90 / sm_90a are compiled in a check); requested ones missing are errors."""
+    (only sm_90 / sm_90a are compiled in a check); requested ones missing are errors. A kernel
+    with no H100 target (and no case asking for one) is compiled for its own newest target."""
     if caps is None:
         plan.notes.append((key, "no cuda-capabilities: the builder's default list; compiled its H100 target 9.0"))
         caps = ["9.0"]
     targets: list[Capability] = []
+    others: list[Capability] = []
     for cap in caps:
         target = parse_capability(str(cap))
         if target is None:
@@ -103,7 +105,7 @@ def kernel_targets(caps: list[str] | None, requested: list[str] | None, key: str
         elif target.arch in H100_ARCHES:
             targets.append(target)
         else:
-            plan.notes.append((key, f"{cap} not compiled (checks compile H100 targets only)"))
+            others.append(target)
     for want in requested or []:
         want_arch = parse_capability(want)
         arches = {t.arch for t in targets}
@@ -113,7 +115,19 @@ def kernel_targets(caps: list[str] | None, requested: list[str] | None, key: str
         if not ok:
             plan.errors.append((key, f"the case requires {want} but the kernel lists {list(caps)}"))
     if not targets and not any(k == key for k, _ in plan.errors):
-        plan.errors.append((key, f"no H100 target (9.0 or 9.0a) in {list(caps)}"))
+        # kernel-builder builds it for its own list (an sm_80 or sm_100 variant beside the H100
+        # one); compile it for the newest of those so its sources are checked and the binding links.
+        own = own_target(others)
+        if own is None:
+            plan.errors.append((key, f"no capability CUDA 13 can build in {list(caps)}"))
+        else:
+            plan.notes.append((key, f"no H100 target in {list(caps)}: compiled for {own.arch} only, to check "
+                                    "its sources; an H100 cannot run it"))
+            targets.append(own)
+    skipped = [t for t in others if t not in targets]
+    if skipped:
+        plan.notes.append((key, ", ".join(f"{t.major}.{t.minor}{t.suffix}" for t in skipped)
+                           + " not compiled (checks compile H100 targets only)"))
     return targets
 
 

@@ -30,6 +30,11 @@ from harness.checks.build_toml_files import (
 from harness.common.errors import UserError
 from harness.common.results import CheckResult, Finding
 from harness.project.capabilities import (
+    ARCH_SPECIFIC,
+    BUILDER_DEFAULT_CAPABILITIES,
+    CUDA13_CAPABILITIES,
+    H100,
+    KNOWN_CAPABILITIES,
     Capability,
     capability_fix,
     covers,
@@ -43,23 +48,6 @@ log = logging.getLogger(__name__)
 
 NAME = "build_toml"
 
-#: Compute capabilities that exist on some NVIDIA GPU (10.1 was renamed 11.0 in CUDA 13).
-KNOWN_CAPABILITIES = {
-    (2, 0), (2, 1), (3, 0), (3, 2), (3, 5), (3, 7), (5, 0), (5, 2), (5, 3), (6, 0), (6, 1),
-    (6, 2), (7, 0), (7, 2), (7, 5), (8, 0), (8, 6), (8, 7), (8, 8), (8, 9), (9, 0), (10, 0),
-    (10, 1), (10, 3), (11, 0), (12, 0), (12, 1),
-}
-#: What CUDA 13's nvcc can target (`nvcc --list-gpu-code` with nvcc 13.0: sm_75 .. sm_121).
-CUDA13_CAPABILITIES = {
-    (7, 5), (8, 0), (8, 6), (8, 7), (8, 8), (8, 9), (9, 0), (10, 0), (10, 3), (11, 0), (12, 0), (12, 1),
-}
-#: Architecture-specific ("a") targets exist from sm_90a on.
-ARCH_SPECIFIC = {(9, 0), (10, 0), (10, 3), (11, 0), (12, 0), (12, 1)}
-#: kernel-builder's list when a CUDA kernel has no cuda-capabilities and CUDA >= 13
-#: (kernel-builder/src/pyproject/templates/torch/preamble.cmake, CUDA_DEFAULT_KERNEL_ARCHS).
-#: The kernels 0.17.2 wheel carries no default list of its own: the builder owns it.
-BUILDER_DEFAULT_CAPABILITIES = ["7.5", "8.0", "8.6", "8.7", "8.9", "9.0", "10.0", "11.0", "12.0", "12.1+PTX"]
-H100 = (9, 0)
 
 CHECKED_BACKENDS = {"cuda", "cpu"}
 FRAMEWORKS = ("torch", "torch-noarch", "tvm-ffi")
@@ -148,6 +136,7 @@ def _capability_findings(kernel: str, spec: dict, required: list[Capability]) ->
         usable = default
     else:
         usable = []
+        dropped: list[str] = []
         values = spec["cuda-capabilities"]
         for text in _strings(values):
             cap = parse_capability(text)
@@ -158,8 +147,11 @@ def _capability_findings(kernel: str, spec: dict, required: list[Capability]) ->
                     f"{text!r} is not a capability the builder understands (it produces no target){hint}")))
                 continue
             if cap.version not in KNOWN_CAPABILITIES:
-                findings.append(Finding(severity="error", key=key, reason=(
-                    f"{text!r}: no NVIDIA GPU has compute capability {cap.major}.{cap.minor}")))
+                # kernel-builder intersects the list with the toolkit's architectures, so an entry
+                # no GPU has is dropped; only an empty result fails the build (below).
+                dropped.append(f"{text!r}: no NVIDIA GPU has compute capability {cap.major}.{cap.minor}")
+                findings.append(Finding(severity="note", key=key, reason=dropped[-1] + " (dropped, as "
+                                        "kernel-builder's intersection with the toolkit's architectures drops it)"))
                 continue
             if cap.suffix == "a" and cap.version not in ARCH_SPECIFIC:
                 findings.append(Finding(severity="error", key=key, reason=(
@@ -176,12 +168,17 @@ def _capability_findings(kernel: str, spec: dict, required: list[Capability]) ->
                 continue
             usable.append(cap)
         if not usable and not any(f.severity == "error" for f in findings):
+            why = f" ({'; '.join(dropped)})" if dropped else ""
             findings.append(Finding(severity="error", key=key, reason=(
-                "no capability left that CUDA 13 can build: the builder fails with an empty set of capabilities")))
-    if usable and not any(c.version == H100 for c in usable):
+                f"no capability left that CUDA 13 can build{why}: the builder fails with an empty set of "
+                "capabilities")))
+    if usable and not any(c.version == H100 for c in usable) and not required:
+        # Valid for kernel-builder (an sm_80 or sm_100 variant beside the H100 one); a case that
+        # asks for 9.0 fails below instead.
         listed = ", ".join(f"{c.major}.{c.minor}{c.suffix}{'+PTX' if c.ptx else ''}" for c in usable)
-        findings.append(Finding(severity="error", key=key, reason=(
-            f"no H100 target: add \"9.0\" (or \"9.0a\" / \"9.0+PTX\"); it has {listed}")))
+        findings.append(Finding(severity="note", key=key, reason=(
+            f"no H100 target (it has {listed}): an H100 cannot run this kernel; compile checks its sources "
+            "for its own newest target")))
     for need in required:
         if usable and not covers(usable, need):
             text = f"{need.major}.{need.minor}{need.suffix}"

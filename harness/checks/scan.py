@@ -2,9 +2,8 @@
 without compiling or running anything.
 
 It complements the dynamic rules of the run check (harness/execute/judge.py): a trick that the
-sources show plainly (patching torch.allclose or the timer, walking frames to reach the
-checker, reading files or the environment, calling the op under test) fails here before
-any of the project's code runs. Many cheats are visible only when the code runs (a kernel
+sources show plainly (patching torch.allclose or the timer, calling the op under test) fails
+here before any of the project's code runs. Many cheats are visible only when the code runs (a kernel
 that writes zeros, skips rows or mutates its input); those are the run check's job.
 
 What is scanned: the C/C++/CUDA sources listed in build.toml (with the project headers they
@@ -21,13 +20,16 @@ first, so prose that names a trick is not a finding.
   module-level dict/list/set), default-mutable, and "call @" for the matmul operator.
   Names defined by the package itself, and its relative imports, start with ".".
 
-Severity: error only for tricks with no legitimate use in a kernel answer (they fail the
-check, and `run` depends on `scan`); warning for things with honest uses (extra streams,
-static state, caches, PyTorch compute ops, reading the package's own data files) that a
-reviewer should look at. Files are an error only outside the package's own folder
-(harness/checks/scan_paths.py): a package reading the JSON it ships is normal, and the
-checker's and the reference's files are kept out of the candidate's reach by the trust
-boundary, not by this scan.
+Severity: error only for what has no use but against the grade: calling the op under test,
+replacing the instruments grading uses inside the candidate's process (clocks, torch's checkers,
+profiler and dispatch hooks, tensor methods, the CUDA runtime's timing calls), hooks that run
+inside other code (settrace, setprofile, audit hooks, gc callbacks), and reaching another
+process (ptrace, process_vm_*, /proc/<pid>). Everything honest kernel packages are seen doing
+(kernels-community: environment switches, on-disk caches and package data, JIT compiles through
+subprocess, code generation with exec, compatibility shims on torch.distributed or triton,
+frame and heap inspection for logging) is a warning a reviewer should look at. The defence
+against reaching the checker's or the reference's data is the trust boundary (the run check's
+sandboxed child holds neither), not this scan.
 """
 
 from __future__ import annotations

@@ -52,53 +52,76 @@ _CPP_COMPUTE_METHODS = (
 _TIMER_FUNCS = (r"cudaEvent\w+|cudaDeviceSynchronize|cudaStreamSynchronize|cudaStreamWaitEvent|"
                 r"cudaLaunchKernel|cudaMemcpy\w*|cudaGetLastError|cuEvent\w+|cuLaunchKernel|"
                 r"cuStreamSynchronize|cuCtxSynchronize|clock_gettime|gettimeofday|dlsym")
+# What the grading itself uses inside the candidate's process: replacing one has no honest use.
+_INSTRUMENTS = (r"allclose|isclose|equal|testing|Tensor|_C|overrides|profiler|autograd\.profiler|"
+                r"utils\._python_dispatch|cuda\.(?:Event|synchronize|current_stream|default_stream|Stream|"
+                r"set_stream|stream|_sleep)|library")
+# The same, as attribute names set from C++ (`.attr("allclose") = ...`).
+_INSTRUMENT_ATTRS = (r"(?:allclose|isclose|equal|assert_close|perf_counter\w*|time|time_ns|monotonic\w*|"
+                     r"process_time\w*|synchronize|Event|elapsed_time|record|_sleep)")
 # Assignments to these torch sub-modules are settings, not patches.
 _TORCH_SETTINGS = r"backends\.|_dynamo\.config\.|_inductor\.config\.|_functorch\.config\."
 
 RULES: tuple[Rule, ...] = (
     # --- Python package: errors ---------------------------------------------------------
-    Rule("monkeypatch", "py", "error", rf"^assign torch\.(?!{_TORCH_SETTINGS})\S+",
-         "replaces a torch attribute (monkeypatches torch, its checker or its timer)"),
-    Rule("monkeypatch", "py", "error",
-         r"^assign (time|timeit|builtins|__builtins__|triton|numpy|sys|gc|inspect|importlib|pytest|unittest)\b\S*",
-         "replaces part of a standard or test module (the timer, the checker, a builtin)"),
-    Rule("monkeypatch", "py", "error", r"^setattr (torch|time|timeit|builtins|triton|numpy|sys|gc|inspect)\b\S*",
-         "setattr on a torch, timer or standard module (monkeypatching)"),
+    # Only what has no use but against the grade: replacing the instruments the grading uses in
+    # the candidate's process (clocks, checkers, profiler and dispatch hooks, tensor methods),
+    # hooks that run inside someone else's code, and reaching another process. What honest
+    # kernel packages do (kernels-community: compatibility shims on torch.distributed, env
+    # switches, caches on disk, JIT through subprocess, codegen with exec) is a warning below:
+    # the trust boundary, not this scan, keeps the judge out of reach.
+    Rule("monkeypatch", "py", "error", rf"^(assign|setattr) torch\.(?:{_INSTRUMENTS})\b\S*",
+         "replaces what the grading measures or checks with (torch's clock, checker, profiler or dispatch)"),
+    Rule("monkeypatch", "py", "error", r"^(assign|setattr) (time|timeit|builtins|__builtins__|pytest|unittest)\b\S*",
+         "replaces part of the timer, a builtin or a test module"),
     Rule("monkeypatch", "py", "error",
          r"^arg torch\.library\.(Library|impl|register_kernel|define|_scoped_library) aten\b",
          "registers its own kernel in the aten namespace (replaces PyTorch's op)"),
-    Rule("frame_inspection", "py", "error",
-         r"^(call|ref) (sys\._getframe|sys\._current_frames|sys\.settrace|sys\.setprofile|"
+    Rule("hook", "py", "error",
+         r"^(call|ref) (sys\.(settrace|setprofile|addaudithook|monitoring\.\S+)|"
+         r"threading\.(settrace|setprofile|settrace_all_threads|setprofile_all_threads)|gc\.callbacks\S*)$",
+         "installs a hook that runs inside other code (a turn after its call has returned)"),
+    Rule("reads_data", "py", "error", r"^string .*/proc/(?:\d|%|\{|$)",
+         "names another process's /proc entry (its memory, files or environment)"),
+    # --- Python package: warnings -------------------------------------------------------
+    Rule("monkeypatch", "py", "warning", rf"^(assign|setattr) torch\.(?!{_TORCH_SETTINGS})(?!(?:{_INSTRUMENTS})\b)\S+",
+         "replaces a torch attribute (a compatibility shim? the judge's clock and checks are outside its reach)"),
+    Rule("monkeypatch", "py", "warning",
+         r"^(assign|setattr) (triton|numpy|sys|gc|inspect|importlib)\b\S*",
+         "replaces part of another module (a shim, a redirected stream, a registered submodule?)"),
+    Rule("frame_inspection", "py", "warning",
+         r"^(call|ref) (sys\._getframe|sys\._current_frames|"
          r"inspect\.(stack|currentframe|getouterframes|getinnerframes|trace|getframeinfo)|"
-         r"gc\.(get_objects|get_referrers|get_referents)|threading\.(settrace|setprofile)|"
-         r"traceback\.(extract_stack|walk_stack))$",
-         "inspects the call stack or the heap (reaches the checker's data)"),
-    Rule("frame_inspection", "py", "error", r"^ref \S+\.(f_back|f_locals|f_globals|tb_frame|gi_frame|__globals__)$",
-         "reads a frame's or function's variables (reaches the checker's data)"),
-    Rule("reads_data", "py", "error",
+         r"gc\.(get_objects|get_referrers|get_referents)|traceback\.(extract_stack|walk_stack))$",
+         "inspects the call stack or the heap (the inputs it could find there are given only when due)"),
+    Rule("frame_inspection", "py", "warning", r"^ref \S+\.(f_back|f_locals|f_globals|tb_frame|gi_frame|__globals__)$",
+         "reads a frame's or function's variables"),
+    Rule("reads_data", "py", "warning",
          r"^call ((builtins|io|os|codecs)\.)?open$|^call \S+\.(read_text|read_bytes)$",
-         "opens files (no kernel wrapper needs to; the checker's and the reference's data are files)"),
-    Rule("reads_data", "py", "error",
+         "opens files outside its own package folder (a cache? the checker's and the reference's files "
+         "are out of the candidate's reach)"),
+    Rule("reads_data", "py", "warning",
          r"^call (torch\.load|torch\.from_file|numpy\.(load|fromfile|memmap|loadtxt|genfromtxt)|"
          r"pickle\.loads?|marshal\.loads?|shelve\.open|json\.load|mmap\.mmap)$",
-         "loads data from a file (saved outputs are not a computed result)"),
-    Rule("reads_data", "py", "error",
+         "loads data from a file (saved outputs would not be a computed result; correctness on secret "
+         "inputs decides)"),
+    Rule("reads_data", "py", "warning",
          r"^call (glob\.i?glob|os\.(listdir|scandir|walk)|\S+\.(glob|rglob|iterdir))$",
-         "lists files (looks for saved reference outputs or the checker's data)"),
+         "lists files outside its own package folder"),
     Rule("reads_data", "py", "warning", r"^call \S+ @own$",
          "reads or writes files in its own package folder (package data such as a tuning table; "
          "the checker's and the reference's files are out of the candidate's reach)"),
-    Rule("reads_data", "py", "error", r"^ref os\.(environ|environb|getenv|getenvb|putenv|unsetenv)\b",
-         "reads or changes the environment (the checker's settings and paths)"),
-    Rule("reads_data", "py", "error", r"^string .*/proc/",
-         "names /proc (another process's memory or files)"),
-    Rule("other_process", "py", "error",
+    Rule("reads_data", "py", "warning", r"^ref os\.(environ|environb|getenv|getenvb|putenv|unsetenv)\b",
+         "reads or changes the environment (a setting? the candidate's environment holds no secrets)"),
+    Rule("reads_data", "py", "warning", r"^string .*/proc/(?![\d%{]|$)",
+         "names /proc (system information such as /proc/cpuinfo)"),
+    Rule("other_process", "py", "warning",
          r"^(import|ref) (subprocess|pty|socket|urllib|http|requests|ftplib)\b|"
          r"^ref os\.(system|popen|fork|forkpty|kill|exec\w*|spawn\w*|posix_spawn\w*)$",
-         "runs or signals other processes or opens connections (no kernel needs to)"),
-    Rule("hidden_code", "py", "error", r"^call (builtins\.)?(exec|eval)$",
-         "runs code built at run time (hidden from review)"),
-    # --- Python package: warnings -------------------------------------------------------
+         "runs other programs or opens connections (the sandbox has no network, and a process "
+         "started while it is graded ends the run)"),
+    Rule("hidden_code", "py", "warning", r"^call (builtins\.)?(exec|eval)$",
+         "runs code built at run time (code generation? hidden from review)"),
     Rule("global_setting", "py", "warning", rf"^assign torch\.({_TORCH_SETTINGS})\S*",
          "changes a global torch setting"),
     Rule("dynamic_import", "py", "warning",
@@ -130,20 +153,29 @@ RULES: tuple[Rule, ...] = (
          "defines a CUDA runtime/driver or clock function (interposes on what the harness times with)"),
     Rule("monkeypatch", "cpp", "error", r"\bTORCH_LIBRARY(?:_IMPL|_FRAGMENT)?\s*\(\s*aten\b",
          "registers kernels in the aten namespace (replaces PyTorch's own ops in the process)"),
-    Rule("monkeypatch", "cpp", "error", r"\.attr\s*\(\s*\"[^\"]*\"\s*\)\s*=(?!=)",
-         "sets an attribute of a Python object from C++ (monkeypatching)", strings=True),
-    Rule("frame_inspection", "cpp", "error",
-         r"\b(?:PyRun_\w+|Py_CompileString\w*|PyEval_GetFrame|PyEval_GetGlobals|PyEval_GetLocals|"
-         r"PyThreadState_GetFrame|PyFrame_\w+|PyEval_SetTrace|PyEval_SetProfile)\s*\(|"
-         r"\bpy(?:bind11)?::(?:exec|eval|eval_file)\s*\(",
-         "runs Python or inspects Python frames from C++ (reaches the checker)"),
+    Rule("monkeypatch", "cpp", "error",
+         rf"\.attr\s*\(\s*\"{_INSTRUMENT_ATTRS}\"\s*\)\s*=(?!=)",
+         "replaces a clock or checker the grading uses, from C++", strings=True),
+    Rule("frame_inspection", "cpp", "error", r"\b(?:PyEval_SetTrace|PyEval_SetProfile)\s*\(",
+         "installs a Python trace or profile hook from C++ (a turn inside other code)"),
     Rule("other_process", "cpp", "error",
-         r"(?<![\w.>])(?:std::)?(?:system|popen|fork|vfork|execv|execvp|execve|execl|execlp|posix_spawn|"
-         r"ptrace|process_vm_readv|process_vm_writev)\s*\(",
-         "runs, reads or signals other processes (no kernel needs to)"),
-    Rule("reads_data", "cpp", "error", r"\"[^\"\n]*/proc/", "names /proc (another process's memory or files)",
+         r"(?<![\w.>])(?:std::)?(?:ptrace|process_vm_readv|process_vm_writev)\s*\(",
+         "reads or writes another process's memory (no kernel needs to)"),
+    Rule("reads_data", "cpp", "error", r"\"[^\"\n]*/proc/(?:\d|%|\"|\{)", "names another process's /proc entry",
          strings=True),
     # --- C/C++/CUDA: warnings -----------------------------------------------------------
+    Rule("monkeypatch", "cpp", "warning",
+         rf"\.attr\s*\(\s*\"(?!{_INSTRUMENT_ATTRS}\")[^\"]*\"\s*\)\s*=(?!=)",
+         "sets an attribute of a Python object from C++ (an alias in its own module?)", strings=True),
+    Rule("frame_inspection", "cpp", "warning",
+         r"\b(?:PyRun_\w+|Py_CompileString\w*|PyEval_GetFrame|PyEval_GetGlobals|PyEval_GetLocals|"
+         r"PyThreadState_GetFrame|PyFrame_\w+)\s*\(|\bpy(?:bind11)?::(?:exec|eval|eval_file)\s*\(",
+         "runs Python or reads Python frames from C++"),
+    Rule("other_process", "cpp", "warning",
+         r"(?<![\w.>])(?:std::)?(?:system|popen|fork|vfork|execv|execvp|execve|execl|execlp|posix_spawn)\s*\(",
+         "runs other programs (a JIT compile? a process started while it is graded ends the run)"),
+    Rule("reads_data", "cpp", "warning", r"\"[^\"\n]*/proc/(?![\d%\"{])", "names /proc (system information)",
+         strings=True),
     Rule("reads_data", "cpp", "warning",
          r"(?<![\w.>])(?:fopen|freopen|open|openat|mmap|dlopen|getenv|secure_getenv)\s*\(|\bstd::[io]?fstream\b",
          "reads files, the environment or other libraries (no kernel needs to)"),

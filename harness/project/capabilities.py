@@ -6,6 +6,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+#: Compute capabilities that exist on some NVIDIA GPU (10.1 was renamed 11.0 in CUDA 13).
+KNOWN_CAPABILITIES = {
+    (2, 0), (2, 1), (3, 0), (3, 2), (3, 5), (3, 7), (5, 0), (5, 2), (5, 3), (6, 0), (6, 1),
+    (6, 2), (7, 0), (7, 2), (7, 5), (8, 0), (8, 6), (8, 7), (8, 8), (8, 9), (9, 0), (10, 0),
+    (10, 1), (10, 3), (11, 0), (12, 0), (12, 1),
+}
+#: What CUDA 13's nvcc can target (`nvcc --list-gpu-code` with nvcc 13.0: sm_75 .. sm_121).
+CUDA13_CAPABILITIES = {
+    (7, 5), (8, 0), (8, 6), (8, 7), (8, 8), (8, 9), (9, 0), (10, 0), (10, 3), (11, 0), (12, 0), (12, 1),
+}
+#: Architecture-specific ("a") targets exist from sm_90a on.
+ARCH_SPECIFIC = {(9, 0), (10, 0), (10, 3), (11, 0), (12, 0), (12, 1)}
+#: kernel-builder's list when a CUDA kernel has no cuda-capabilities and CUDA >= 13
+#: (kernel-builder/src/pyproject/templates/torch/preamble.cmake, CUDA_DEFAULT_KERNEL_ARCHS).
+#: The kernels 0.17.2 wheel carries no default list of its own: the builder owns it.
+BUILDER_DEFAULT_CAPABILITIES = ["7.5", "8.0", "8.6", "8.7", "8.9", "9.0", "10.0", "11.0", "12.0", "12.1+PTX"]
+H100 = (9, 0)
+
 _CAP_RE = re.compile(r"^(\d+)\.(\d+)([af]?)(\+PTX)?$")
 
 
@@ -73,4 +91,12 @@ def covers(entries: list[Capability], required: Capability) -> bool:
     return False
 
 
-__all__ = ["Capability", "capability_fix", "covers", "parse_capability"]
+def own_target(caps: list[Capability]) -> Capability | None:
+    """The capability a check compiles a kernel with no H100 target for, so its sources are
+    still compiled as kernel-builder would (the newest one CUDA 13 can build); None if none is."""
+    buildable = [c for c in caps if c.version in CUDA13_CAPABILITIES and c.version in KNOWN_CAPABILITIES]
+    return max(buildable, key=lambda c: (c.version, c.suffix == "a")) if buildable else None
+
+
+__all__ = ["ARCH_SPECIFIC", "BUILDER_DEFAULT_CAPABILITIES", "CUDA13_CAPABILITIES", "Capability", "H100",
+           "KNOWN_CAPABILITIES", "capability_fix", "covers", "own_target", "parse_capability"]

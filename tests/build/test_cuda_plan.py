@@ -170,3 +170,43 @@ def test_project_info_reads_the_binding_section_of_either_frontend():
     assert read_project(COMPAT / "stable_abi").stable_abi_for("cuda") == "2.11"
     assert read_project(COMPAT / "stable_abi").stable_abi_for("cpu") is None
     assert read_project(COMPAT / "triton_only").framework == "torch-noarch"
+
+
+_TWO_VARIANTS = """[general]
+name = "variants"
+backends = ["cuda"]
+
+[torch]
+src = ["torch-ext/torch_binding.cpp"]
+
+[kernel.attn_sm90]
+backend = "cuda"
+cuda-capabilities = ["9.0a"]
+src = ["attn_sm90/attn.cu"]
+
+[kernel.attn_sm80]
+backend = "cuda"
+cuda-capabilities = ["8.0"]
+src = ["attn_sm80/attn.cu"]
+
+[kernel.attn_sm100]
+backend = "cuda"
+cuda-capabilities = ["10.0a", "12.0a", "99999.0"]
+src = ["attn_sm100/attn.cu"]
+"""
+
+
+def test_a_kernel_with_no_h100_target_is_compiled_for_its_own_newest_one(tmp_path):
+    """kernel-builder builds every variant (flash-attn3's sm80 one, an sm100 one), and the binding
+    links them all: a check compiles each, the H100 ones for sm_90, the others for their own."""
+    plan = cuda_plan.plan_cuda(_toml(tmp_path, _TWO_VARIANTS), ext_name="_v", includes=INCLUDES)
+    assert not plan.errors, plan.errors
+    arches = {u.kernel: u.arches for u in plan.units if u.kind == "kernel"}
+    assert arches == {"attn_sm90": ["sm_90a"], "attn_sm80": ["sm_80"], "attn_sm100": ["sm_120a"]}
+    notes = dict(plan.notes)
+    assert "compiled for sm_80 only" in notes["kernel.attn_sm80.cuda-capabilities"]
+    # ... but a case that asks for 9.0 gets an error for the kernel that cannot run on an H100.
+    strict = cuda_plan.plan_cuda(_toml(tmp_path, _TWO_VARIANTS), ext_name="_v", includes=INCLUDES,
+                                 requested=["9.0"])
+    assert {k for k, _ in strict.errors} == {"kernel.attn_sm80.cuda-capabilities",
+                                             "kernel.attn_sm100.cuda-capabilities"}

@@ -205,11 +205,23 @@ def test_empty_capability_list_fails(good: Path):
     assert any("empty set" in f.reason for f in errors(validate_project(good)))
 
 
-def test_no_h100_target_fails(good: Path):
+def test_no_h100_target_is_a_note_for_the_project_and_fails_an_h100_case(good: Path, tmp_path: Path):
+    """kernel-builder builds an sm_80-only kernel (flash-attn3's sm80 variant beside its sm90
+    one): valid on its own; a case that asks for 9.0 fails it."""
     edit(good, 'cuda-capabilities = ["9.0"]', 'cuda-capabilities = ["8.0", "8.6"]')
-    found = errors(validate_project(good))
-    assert [f.key for f in found] == ["kernel.relu.cuda-capabilities"]
-    assert "no H100 target" in found[0].reason
+    findings = validate_project(good)
+    assert errors(findings) == []
+    assert any(f.severity == "note" and "no H100 target" in f.reason for f in findings)
+    result = check_build_toml(ctx_for(good, tmp_path, case=kernel_case(["9.0"])))
+    assert result.status == "fail" and "asks for '9.0'" in result.reason
+
+
+def test_capability_no_gpu_has_is_dropped_beside_valid_ones(good: Path):
+    """kernel-builder intersects the list with the toolkit's archs (megablocks lists "11.8")."""
+    edit(good, 'cuda-capabilities = ["9.0"]', 'cuda-capabilities = ["9.0", "11.8"]')
+    findings = validate_project(good)
+    assert errors(findings) == []
+    assert any(f.severity == "note" and "11.8" in f.reason and "dropped" in f.reason for f in findings)
 
 
 @pytest.mark.parametrize("caps", ['["9.0a"]', '["9.0+PTX"]', '["8.0", "9.0+PTX"]', '["9.0", "10.0a", "12.0f"]'])

@@ -101,7 +101,8 @@ def test_honest_fixture_has_no_finding(tmp_path):
     assert "softmax" in result.metrics["replaced_ops"]
 
 
-# (family, where, source) -> an error: tricks with no honest use in a kernel answer.
+# (family, where, source) -> an error: tricks with no use but against the grade (replacing the
+# instruments grading uses in the candidate's process, hooks inside other code, another process).
 ERRORS = [
     ("monkeypatch", "py", "import torch\ntorch.allclose = lambda *a, **k: True\n"),
     ("monkeypatch", "py", "import torch.testing as tt\ntt.assert_close = lambda *a, **k: None\n"),
@@ -109,25 +110,42 @@ ERRORS = [
     ("monkeypatch", "py", "import torch\ntorch.cuda.Event = object\n"),
     ("monkeypatch", "py", "import torch\nsetattr(torch.cuda, 'synchronize', lambda: None)\n"),
     ("monkeypatch", "py", "import torch\ndel torch.cuda.synchronize\n"),
+    ("monkeypatch", "py", "import torch\ntorch.Tensor.clone = lambda self: self\n"),
     ("monkeypatch", "py", "import torch\nlib = torch.library.Library('aten', 'IMPL')\n"),
-    ("frame_inspection", "py", "import sys\ndef peek():\n    return sys._getframe(2).f_locals\n"),
-    ("frame_inspection", "py", "import inspect\nframes = inspect.stack()\n"),
-    ("frame_inspection", "py", "import gc\nobjs = gc.get_objects()\n"),
-    ("reads_data", "py", "def f():\n    return open('/tmp/kg/ref.pt', 'rb').read()\n"),
-    ("reads_data", "py", "import os\nhome = os.environ['HOME']\n"),
-    ("reads_data", "py", "from os import environ\nx = environ.get('KG_SEED')\n"),
-    ("reads_data", "py", "from pathlib import Path\nx = (Path('.') / 'ref.json').read_text()\n"),
-    ("reads_data", "py", "import glob\nfiles = glob.glob('../*/ref_*.pt')\n"),
-    ("reads_data", "py", "import torch\nsaved = torch.load('out.pt')\n"),
-    ("other_process", "py", "import subprocess\nsubprocess.run(['ls'])\n"),
-    ("hidden_code", "py", "exec('import torch')\n"),
+    ("hook", "py", "import sys\ndef later(frame, event, arg):\n    pass\nsys.setprofile(later)\n"),
+    ("hook", "py", "import gc\ngc.callbacks.append(lambda phase, info: None)\n"),
+    ("hook", "py", "import sys\nsys.addaudithook(lambda event, args: None)\n"),
+    ("reads_data", "py", "import os\nmem = '/proc/' + str(os.getppid()) + '/mem'\n"),
     ("monkeypatch", "cpp", 'extern "C" cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {\n'
                            "  *ms = 0.001f;\n  return cudaSuccess;\n}\n"),
     ("monkeypatch", "cpp", "TORCH_LIBRARY_IMPL(aten, CPU, m) {\n  m.impl(\"softmax\", &mine);\n}\n"),
     ("monkeypatch", "cpp", 'void f() { pybind11::module_::import("torch").attr("allclose") = g; }\n'),
-    ("frame_inspection", "cpp", 'void f() { PyRun_SimpleString("import torch; torch.allclose = None"); }\n'),
-    ("other_process", "cpp", 'void f() { std::system("cat /etc/passwd"); }\n'),
-    ("reads_data", "cpp", 'const char* p = "/proc/self/maps";\n'),
+    ("frame_inspection", "cpp", "void f() { PyEval_SetProfile(later, nullptr); }\n"),
+    ("other_process", "cpp", "void f(pid_t p) { process_vm_readv(p, 0, 0, 0, 0, 0); }\n"),
+    ("reads_data", "cpp", 'void f(int pid) { char p[64]; snprintf(p, 64, "/proc/%d/mem", pid); }\n'),
+]
+
+# (family, where, source) -> a warning: things honest kernel packages do (each one seen in
+# kernels-community's projects): the trust boundary, not the scan, keeps the judge out of reach.
+HONEST_PACKAGE_HABITS = [
+    ("monkeypatch", "py", "import torch\ntorch.distributed.all_gather_into_tensor = torch.distributed._all_gather_base\n"),
+    ("monkeypatch", "py", "import triton\ntriton.autotune = lambda *a, **k: (lambda f: f)\n"),
+    ("monkeypatch", "py", "import sys, types\nsys.modules[__name__ + '.types'] = types\n"),
+    ("frame_inspection", "py", "import sys\ndef peek():\n    return sys._getframe(2).f_locals\n"),
+    ("frame_inspection", "py", "import inspect\nframes = inspect.stack()\n"),
+    ("frame_inspection", "py", "import gc\nobjs = gc.get_objects()\n"),
+    ("reads_data", "py", "def f():\n    return open('/tmp/kg/cache.json', 'rb').read()\n"),
+    ("reads_data", "py", "import os\nhome = os.environ['HOME']\n"),
+    ("reads_data", "py", "from os import environ\nx = environ.get('MY_KERNEL_BACKEND')\n"),
+    ("reads_data", "py", "from pathlib import Path\nx = (Path('.') / 'tuned.json').read_text()\n"),
+    ("reads_data", "py", "import glob\nfiles = glob.glob('/tmp/cache/*.cubin')\n"),
+    ("reads_data", "py", "import torch\nsaved = torch.load('tuned.pt')\n"),
+    ("other_process", "py", "import subprocess\nsubprocess.check_output(['nvcc', '--version'])\n"),
+    ("hidden_code", "py", "exec('def f(x):\\n    return x')\n"),
+    ("monkeypatch", "cpp", 'void f(pybind11::module_ m) { m.attr("gemm_nt") = m.attr("fp8_gemm_nt"); }\n'),
+    ("frame_inspection", "cpp", 'void f() { PyRun_SimpleString("import math"); }\n'),
+    ("other_process", "cpp", 'void f() { auto p = popen("which nvcc", "r"); }\n'),
+    ("reads_data", "cpp", 'void f() { std::ifstream f("/proc/cpuinfo"); }\n'),
 ]
 
 
@@ -224,8 +242,8 @@ WARNINGS = [
 ]
 
 
-@pytest.mark.parametrize(("family", "where", "source"), WARNINGS,
-                         ids=[f"{f}-{w}-{i}" for i, (f, w, _) in enumerate(WARNINGS)])
+@pytest.mark.parametrize(("family", "where", "source"), WARNINGS + HONEST_PACKAGE_HABITS,
+                         ids=[f"{f}-{w}-{i}" for i, (f, w, _) in enumerate(WARNINGS + HONEST_PACKAGE_HABITS)])
 def test_suspicious_but_legitimate_things_are_warnings(tmp_path, family, where, source):
     result = _scan(_project(tmp_path / "p", **_files(where, source)), op="softmax")
     assert result.status == "pass", result
@@ -315,7 +333,7 @@ def test_bad_projects_have_no_scan_error(project):
 #: None: not visible in the sources at all (only running the code shows it).
 CPU_CHEATS: dict[str, tuple[str | None, str | None]] = {
     "monkeypatches_checker_or_timer": ("error", "monkeypatch"),
-    "reads_reference_output": ("error", "reads_data"),
+    "reads_reference_output": ("warning", "reads_data"),
     "calls_torch_op": ("error", "torch_op"),
     "caches_results": ("warning", "cache"),
     "computes_in_pytorch": ("warning", "pytorch_compute"),
@@ -415,9 +433,13 @@ def test_reading_its_own_package_data_is_a_warning(tmp_path, source):
 
 
 @pytest.mark.parametrize("source", ESCAPING)
-def test_reading_outside_its_package_folder_stays_an_error(tmp_path, source):
+def test_reading_outside_its_package_folder_is_a_warning_that_says_so(tmp_path, source):
+    """Not package data, and said so; still only a warning: the judge's files are out of reach."""
     result = _scan(_project(tmp_path / "p", py=HONEST_PY + "\n" + source))
-    assert result.status == "fail" and "reads_data" in _families(result, "error"), result.findings
+    assert result.status == "pass", result.findings
+    reads = [f for f in result.findings if f.reason.startswith("reads_data")]
+    assert reads and all(f.severity == "warning" for f in reads)
+    assert not any("own package folder" in f.reason and "outside" not in f.reason for f in reads), reads
 
 
 def test_a_subpackage_may_reach_the_package_root_but_not_above(tmp_path):
@@ -427,7 +449,8 @@ def test_a_subpackage_may_reach_the_package_root_but_not_above(tmp_path):
     (sub / "__init__.py").write_text("from pathlib import Path\nx = (Path(__file__).parent.parent / 'd.json').read_text()\n")
     assert _scan(project).status == "pass"
     (sub / "__init__.py").write_text("from pathlib import Path\nx = (Path(__file__).parent.parent.parent / 'd').read_text()\n")
-    assert _scan(project).status == "fail"
+    above = _scan(project)
+    assert any("outside its own package folder" in f.reason for f in above.findings), above.findings
 
 
 def test_math_functions_are_not_tensor_methods(tmp_path):
