@@ -35,6 +35,23 @@ REGISTRATION_H = """\
 """
 
 
+#: Legacy THC headers a CUDA build of torch still ships as one-line forwards to ATen (a CPU
+#: build, which compile checks may use, has no THC/ folder). Projects written before THC's
+#: removal include them (kernels-community's deformable-detr) and kernel-builder, building
+#: with a CUDA torch, finds them. Written under kg_include/ beside registration.h.
+THC_SHIMS: dict[str, str] = {
+    "THC/THCAtomics.cuh": "// Supplied by kernelgrade: what a CUDA build of torch ships.\n#pragma once\n"
+                          "#include <ATen/cuda/Atomic.cuh>\n",
+    "THC/THCDeviceUtils.cuh": "// Supplied by kernelgrade: what a CUDA build of torch ships.\n#pragma once\n"
+                              "#include <ATen/cuda/DeviceUtils.cuh>\n",
+}
+
+
+def supplied_headers() -> dict[str, str]:
+    """Every header written into kg_include/ for a torch binding's units."""
+    return {"registration.h": REGISTRATION_H, **THC_SHIMS}
+
+
 def extension_name(project: str, backend: str, content_key: str) -> str:
     """`_<name>_<backend>_<hash>` as kernel-builder names it; the hash keeps builds apart."""
     safe = re.sub(r"[^0-9a-zA-Z_]", "_", project)

@@ -89,6 +89,10 @@ def parse_sass(text: str) -> ObjectSass:
     return out
 
 
+#: The largest disassembly kept (the sandbox's file-size limit on cuobjdump's output).
+SASS_MAX_MB = 2048
+
+
 def disassemble(obj: Path, cuobjdump: Path, *, cuobjdump_version: str, sandbox: str = "auto",
                 timeout_s: float = 120.0, cache: BuildCache | None = None) -> tuple[ObjectSass, str, bool]:
     """(parsed SASS, raw text path, cache hit). The object came from untrusted source, so
@@ -101,15 +105,19 @@ def disassemble(obj: Path, cuobjdump: Path, *, cuobjdump_version: str, sandbox: 
     def build(tmp: Path) -> bool:
         work = Path(tempfile.mkdtemp(dir=tmp))
         (work / "input.o").write_bytes(data)
-        res = run_sandboxed([str(cuobjdump), "-sass", "input.o"], cwd=work, backend=sandbox,
+        # Into a file, not a pipe: a heavily templated unit (kernels-community's causal-conv1d
+        # backward) disassembles to hundreds of MB, past what a pipe's reader keeps.
+        res = run_sandboxed(["/usr/bin/sh", "-c", 'exec "$0" -sass input.o > sass.out', str(cuobjdump)],
+                            cwd=work, backend=sandbox,
                             limits=Limits(wall_s=timeout_s, cpu_s=int(timeout_s) + 30, memory_mb=4096,
-                                          output_bytes=64 * 1024 * 1024))
-        if not res.ok or res.stdout_bytes > len(res.stdout.encode()) + 64:
-            failure["reason"] = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1] \
-                if not res.ok else "cuobjdump output too large"
+                                          file_mb=SASS_MAX_MB))
+        out = work / "sass.out"
+        if not res.ok or not out.is_file():
+            failure["reason"] = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
             return False
-        (tmp / "sass.txt").write_text(res.stdout)
-        (tmp / "sass.json").write_text(parse_sass(res.stdout).model_dump_json())
+        text = out.read_text(errors="replace")
+        out.replace(tmp / "sass.txt")
+        (tmp / "sass.json").write_text(parse_sass(text).model_dump_json())
         for child in work.iterdir():
             child.unlink()
         work.rmdir()

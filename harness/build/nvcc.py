@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from harness.build.builder_files import REGISTRATION_H
+from harness.build.builder_files import REGISTRATION_H, THC_SHIMS, supplied_headers
 from harness.build.cache import BuildCache, content_key
 from harness.build.nvcc_output import (
     CompileError,
@@ -47,7 +47,11 @@ GB_PER_COMPILE = 3
 # Flags kernel-builder passes for every CUDA kernel (a CMake Release build, C++17).
 # torch's own extension flags define __CUDA_NO_HALF_OPERATORS__ and friends; the
 # builder removes them, and we never add them, so half/bfloat operators work.
-NVCC_BASE = ["-std=c++17", "-O3", "-DNDEBUG", "--expt-relaxed-constexpr", "-Xcompiler", "-fPIC"]
+# find_package(Torch) appends --expt-relaxed-constexpr and --expt-extended-lambda to
+# CMAKE_CUDA_FLAGS (torch/share/cmake/Caffe2/public/cuda.cmake); torch's own
+# ATen/native/cuda headers need the second (kernels-community's rotary includes them).
+NVCC_BASE = ["-std=c++17", "-O3", "-DNDEBUG", "--expt-relaxed-constexpr", "--expt-extended-lambda",
+             "-Xcompiler", "-fPIC"]
 #: A [tvm-ffi] extension gets none of torch's nvcc flags (no relaxed constexpr, no ENABLE_FP8).
 NVCC_BASE_TVM_FFI = ["-std=c++17", "-O3", "-DNDEBUG", "-Xcompiler", "-fPIC"]
 #: Per-kernel statistics: registers, shared memory, spills (parsed below).
@@ -127,8 +131,9 @@ def _populate(workspace: Path, files: dict[str, bytes]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     inc = workspace / "kg_include"
-    inc.mkdir(parents=True, exist_ok=True)
-    (inc / "registration.h").write_text(REGISTRATION_H)
+    for rel, text in supplied_headers().items():
+        (inc / rel).parent.mkdir(parents=True, exist_ok=True)
+        (inc / rel).write_text(text)
 
 
 def _deterministic_failure(returncode: int | None, text: str) -> bool:
@@ -196,7 +201,9 @@ def unit_key(unit: CompileUnit, files: dict[str, bytes], env: BuildEnv) -> str:
         flags = [f.replace(path, label) for f in flags]
     return content_key(files=files, scheme=SCHEME_VERSION, rel=unit.rel, compiler=unit.compiler,
                        flags=flags, versions=env.versions,
-                       registration=hashlib.sha256(REGISTRATION_H.encode()).hexdigest())
+                       registration=hashlib.sha256(REGISTRATION_H.encode()).hexdigest(),
+                       # only sources that name THC/ can see the shims: other units keep their keys
+                       **({"thc": repr(sorted(THC_SHIMS.items()))} if any(b"THC/" in d for d in files.values()) else {}))
 
 
 def compile_unit(unit: CompileUnit, files: dict[str, bytes], env: BuildEnv, *,

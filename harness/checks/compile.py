@@ -171,6 +171,13 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
                 findings.append(Finding(severity="error", key=err.where(), reason=err.message))
         else:
             findings.append(Finding(severity="error", key=r.rel, reason=r.reason or "compile failed"))
+    timed_out = [r.rel for r in results if r.timed_out]
+    if timed_out and ctx.case is None:
+        # A project checked on its own (a maintainer's CI): the checker's time limit is no
+        # verdict on it. A model's answer that compiles past the limit still fails its case.
+        ctx.state["compile_limit"] = (f"{', '.join(timed_out)}: the compiler ran past the checker's limit of "
+                                      f"{ctx.options.compile_timeout_s:g} s per unit (no verdict on the project; "
+                                      "raise it with --timeout)")
     stats = [k for r in results for k in r.kernels]
     for k in stats:
         spills = k.spill_stores + k.spill_loads
@@ -302,6 +309,11 @@ def check_compile(ctx: CheckContext) -> CheckResult:
             parts.append("not linked or loaded (torch here is a CPU build)")  # a skipped step, said in the reason
     if ctx.device == "cpu" and cpu_skip is None:
         parts.append("CPU extension built" + (" (cached)" if metrics.get("cpu_cache_hit") else ""))
+    if (limit := ctx.state.get("compile_limit")) and not any(
+            f.severity == "error" and "timed out" not in f.reason for f in findings):
+        result = CheckResult.error(NAME, str(limit))
+        result.findings, result.metrics = findings, metrics
+        return result
     result = CheckResult.from_findings(NAME, findings, ok_reason="; ".join(parts) or "ok", metrics=metrics,
                                        log_path=ctx.state.get("compile_log"))  # type: ignore[arg-type]
     if ctx.device == "cpu":

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from harness.execute.aten_ops import TRIVIAL_ATEN
+from harness.execute.aten_ops import computes
 from sandbox.programs.child_common import POISON_BITS
 
 #: Most specific first: the first error of a check becomes its one-line reason.
@@ -31,9 +31,6 @@ OUTPUT_KINDS = ("not_ready", "returns_input", "aliases_input", "cached", "consta
 #: output to count as made from that decoy.
 DECOY_SHARE = 0.9
 
-IGNORED_NAMESPACES = ("profiler::",)
-
-
 def _norm(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "")
 
@@ -46,12 +43,10 @@ def classify_ops(names: list[str], ext_namespace: str, replaced: list[str]) -> t
     targets = {_norm(r.split("::")[-1]) for r in replaced if r}
     torch_op, compute = set(), set()
     for name in names:
-        if "::" not in name or name.startswith(ext_namespace + "::") or name.startswith(IGNORED_NAMESPACES):
+        if not computes(name, ext_namespace):
             continue
         ns, base = name.split("::", 1)
         base = base.split(".")[0]
-        if ns == "aten" and base in TRIVIAL_ATEN:
-            continue
         if _norm(base) in targets:
             torch_op.add(f"{ns}::{base}")
         else:
@@ -229,5 +224,5 @@ def summarize(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-__all__ = ["CallJudgement", "DECOY_SHARE", "KIND_ORDER", "OUTPUT_KINDS", "TRIVIAL_ATEN", "bit_equal", "classify_ops",
+__all__ = ["CallJudgement", "DECOY_SHARE", "KIND_ORDER", "OUTPUT_KINDS", "bit_equal", "classify_ops",
            "compare_values", "decoy_problem", "judge_outputs", "poison_count", "summarize"]

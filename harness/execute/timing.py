@@ -16,6 +16,12 @@ clock, inside the call, is finer but is the candidate's to rebind; so:
 
 Outputs of timed calls are read by the parent at return like correctness outputs, and the
 sampled ones are compared with the reference on every input layer (harness/checks/speedup.py).
+
+After the timed calls come a few *blocked* ones (sandbox/programs/serve.py, ComputeBlock): in
+the candidate's child PyTorch's compute ops raise, in the reference's the same mode only passes
+ops through, so the reference measures what the mode itself costs. A candidate whose blocked
+calls fail, or take longer than its ordinary ones beyond that cost and the tolerance, got its
+speed from PyTorch whenever it was not watched: "computes with PyTorch when it is not watched".
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ REL_SLACK = 0.3
 #: The candidate's time per call is at least its outside time minus this quantile of the
 #: reference's overhead.
 FLOOR_QUANTILE = 0.9
+#: Blocked calls (PyTorch's compute unavailable) after the timed ones, on each side.
+BLOCKED_CALLS = 6
 
 
 class SideTiming(BaseModel):
@@ -137,6 +145,9 @@ class TimingOutcome:
     problems: list[tuple[str, str]] = field(default_factory=list)
     patched: list[str] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
+    blocked: SideTiming = field(default_factory=SideTiming)
+    """The candidate's blocked calls (parent's clock), and the reference's below."""
+    blocked_reference: SideTiming = field(default_factory=SideTiming)
 
     @property
     def speedup(self) -> float:
@@ -164,8 +175,8 @@ def run_timing(plan: RunPlan) -> TimingOutcome:
     per_round = max(1, math.ceil(tp.iters / rounds))
     total = tp.warmup + rounds * per_round
     first = make_layers(ref, tp.shape, tp.dtype, plan.seed, TIMING_INDEX)
-    ring_c = InputRing.for_calls([first.real] * total)
-    ring_r = InputRing.for_calls([first.real] * total)
+    ring_c = InputRing.for_calls([first.real] * (total + BLOCKED_CALLS))
+    ring_r = InputRing.for_calls([first.real] * (total + BLOCKED_CALLS))
     rng = secrets.SystemRandom()
     every = per_round * math.prod(tp.shape) <= SAVE_ALL_ELEMENTS
     checked_idx: set[int] = set()
@@ -188,7 +199,7 @@ def run_timing(plan: RunPlan) -> TimingOutcome:
                         ring_fd=ring_r.fd)
     flush = ParentFlush(plan.device)
     try:
-        for k in range(min(ring_c.staged_upto, total)):
+        for k in range(min(ring_c.staged_upto, total + BLOCKED_CALLS)):
             ring_c.write(k, make_layers(ref, tp.shape, tp.dtype, plan.seed, TIMING_INDEX + k).layers["x1"])
         if not (_start(cand, out.problems, "candidate") and _start(refs, out.problems, "reference")):
             return out
@@ -205,16 +216,16 @@ def run_timing(plan: RunPlan) -> TimingOutcome:
     if why := processes_reason(end.result, end.leftover):
         out.problems.insert(0, ("processes", why))
     if out.candidate.inproc_ns and len(out.candidate.inproc_ns) == len(out.reference.inproc_ns):
-        _figures(out, rounds)
+        _own_work(out, _figures(out, rounds))
     out.metrics["flush"] = "parent" if flush.in_parent else "child (no device in the parent)"
     return out
 
 
 def _one(session: ChildSession, ring: InputRing, flush: ParentFlush, k: int, inputs: CallInputs, side: str,
-         out: TimingOutcome) -> dict | None:
+         out: TimingOutcome, *, blocked: bool = False) -> dict | None:
     ring.write(k, inputs.real)
     try:
-        reply = session.request({"op": "call", "call": k, "flush": not flush(k)})
+        reply = session.request({"op": "call", "call": k, "flush": not flush(k), "blocked": blocked})
     except SessionDied as err:
         if side == "reference":
             raise RuntimeError(f"reference timing child failed: {death_reason(err.result)}") from err
@@ -230,8 +241,13 @@ def _one(session: ChildSession, ring: InputRing, flush: ParentFlush, k: int, inp
 
 def _calls(plan: RunPlan, ref, cand: ChildSession, refs: ChildSession, ring_c: InputRing, ring_r: InputRing,
            flush: ParentFlush, out: TimingOutcome, checked_idx: set[int], total: int) -> None:
-    """Call k of the candidate, then call k of the reference, on the same inputs, k = 0, 1, ..."""
+    """Call k of the candidate, then call k of the reference, on the same inputs, k = 0, 1, ...
+    A blocked pair (module docstring) follows a few of the timed calls, spread over them, so
+    each is compared with the ordinary calls made just before it, on the same machine state."""
     tp = plan.timing
+    timed = list(range(tp.warmup, total))
+    step = max(1, len(timed) // BLOCKED_CALLS)
+    blocked_after = {k: j for j, k in enumerate(timed[step - 1::step][:BLOCKED_CALLS])}
     for k in range(total):
         inputs = make_layers(ref, tp.shape, tp.dtype, plan.seed, TIMING_INDEX + k)
         got = _one(cand, ring_c, flush, k, inputs, "candidate", out)
@@ -246,6 +262,37 @@ def _calls(plan: RunPlan, ref, cand: ChildSession, refs: ChildSession, ring_c: I
         for sink, rep in ((out.candidate, got), (out.reference, mine)):
             sink.parent_ns.append(int(rep["parent_ns"]))
             sink.inproc_ns.append(int(rep["msg"].get("t_ns") or 0))
+        if k in blocked_after and not _blocked_pair(plan, ref, cand, refs, ring_c, ring_r, flush, out,
+                                                    total + blocked_after[k]):
+            return
+
+
+def _blocked_pair(plan: RunPlan, ref, cand: ChildSession, refs: ChildSession, ring_c: InputRing,
+                  ring_r: InputRing, flush: ParentFlush, out: TimingOutcome, k: int) -> bool:
+    """Call k with PyTorch's compute unavailable to the candidate, then the reference's under
+    the same mode passing everything through. False when the candidate's call failed."""
+    tp = plan.timing
+    inputs = make_layers(ref, tp.shape, tp.dtype, plan.seed, TIMING_INDEX + k)
+    ring_c.write(k, inputs.real)
+    try:
+        reply = cand.request({"op": "call", "call": k, "flush": not flush(k), "blocked": True})
+    except SessionDied as err:
+        out.problems.append(("crash", f"timed call {k} (PyTorch's compute unavailable): {death_reason(err.result)}"))
+        return False
+    if "error" in reply.msg:
+        out.problems.append(("unwatched", f"computes with PyTorch when it is not watched: its timed calls ran, "
+                                          f"but with PyTorch's compute unavailable timed call {k} failed "
+                                          f"({str(reply.msg['error'])[:300]})"))
+        return False
+    out.checked.append((k, read_outputs(cand, reply.msg)))  # right, too, not merely quick
+    out.inputs[k] = inputs
+    # torch.compile'd references are not run under a dispatch mode (it would recompile them):
+    # their side counts the mode as free, which only makes the comparison stricter.
+    mine = _one(refs, ring_r, flush, k, inputs, "reference", out, blocked=tp.baseline != "compile")
+    for sink, rep in ((out.blocked, {"msg": reply.msg, "parent_ns": reply.parent_ns}), (out.blocked_reference, mine)):
+        sink.parent_ns.append(int(rep["parent_ns"]))
+        sink.inproc_ns.append(int(rep["msg"].get("t_ns") or 0))
+    return True
 
 
 def _tripwires(cand: ChildSession, out: TimingOutcome) -> None:
@@ -271,7 +318,8 @@ def _reference_outputs(refs: ChildSession, out: TimingOutcome, workdir: Path) ->
     return got
 
 
-def _figures(out: TimingOutcome, rounds: int) -> None:
+def _figures(out: TimingOutcome, rounds: int) -> float:
+    """The figures per call; returns the floor's allowance (twice the overhead's jitter)."""
     c, r = out.candidate, out.reference
     check = cross_check(c.parent_ns, c.inproc_ns, r.parent_ns, r.inproc_ns)
     out.metrics.update(check.metrics)
@@ -284,6 +332,45 @@ def _figures(out: TimingOutcome, rounds: int) -> None:
     for side in (c, r):
         side.round_medians_ns = [float(statistics.median(side.times_ns[i:i + n]))
                                  for i in range(0, len(side.times_ns), n)]
+    return check.floor_ns
 
 
-__all__ = ["CrossCheck", "SideTiming", "TimingOutcome", "cross_check", "quantile", "run_timing"]
+def own_work_problem(ordinary: list[int], blocked: list[int], ref_ordinary: list[int],
+                     ref_blocked: list[int]) -> tuple[str | None, dict]:
+    """Is the candidate slower with PyTorch's compute unavailable than without, beyond what the
+    blocking mode itself costs and the tolerance? Pure, on the figures per call (the candidate's
+    own clock, floored by the parent's as in the speedup figure): medians, since the parent's
+    clock around a call carries milliseconds of scheduling noise on a busy machine. The mode's
+    cost is the reference's blocked calls less its ordinary ones (the same mode, passing through)."""
+    cand, cand_b = statistics.median(ordinary), statistics.median(blocked)
+    mode_cost = max(0.0, statistics.median(ref_blocked) - statistics.median(ref_ordinary))
+    excess = cand_b - mode_cost - cand
+    slack = ABS_SLACK_NS + REL_SLACK * cand
+    metrics = {"blocked_calls": len(blocked), "blocked_candidate_us": cand_b / 1e3,
+               "blocked_mode_cost_us": mode_cost / 1e3, "blocked_excess_us": excess / 1e3,
+               "blocked_slack_us": slack / 1e3}
+    if excess <= slack:
+        return None, metrics
+    return (f"computes with PyTorch when it is not watched: {cand_b / 1e3:.1f} us per call with PyTorch's compute "
+            f"unavailable, {cand / 1e3:.1f} us otherwise ({excess / 1e3:.1f} us more, beyond the "
+            f"{mode_cost / 1e3:.1f} us the blocking itself costs and the tolerance of {slack / 1e3:.1f} us): "
+            f"speed that exists only while PyTorch can compute is not its own"), metrics
+
+
+def _own_work(out: TimingOutcome, floor_ns: float) -> None:
+    """Compare the blocked calls with the ordinary ones (module docstring). A blocked call's
+    figure is floored from outside like an ordinary one: its outside time less the reference's
+    overhead on its own blocked call."""
+    b, rb = out.blocked, out.blocked_reference
+    if not b.parent_ns or len(b.parent_ns) != len(rb.parent_ns) or not out.candidate.times_ns:
+        return
+    blocked = [max(t, int(pc - (pr - tr) - floor_ns))
+               for pc, t, pr, tr in zip(b.parent_ns, b.inproc_ns, rb.parent_ns, rb.inproc_ns)]
+    problem, metrics = own_work_problem(out.candidate.times_ns, blocked, out.reference.times_ns, rb.inproc_ns)
+    out.metrics.update(metrics)
+    if problem:
+        out.problems.append(("unwatched", problem))
+
+
+__all__ = ["BLOCKED_CALLS", "CrossCheck", "SideTiming", "TimingOutcome", "cross_check", "own_work_problem",
+           "quantile", "run_timing"]

@@ -15,6 +15,31 @@ from pathlib import Path
 from typing import Any
 
 
+#: aten ops that allocate, view, copy or fill: they cannot compute an op's result.
+TRIVIAL_ATEN = frozenset("""
+empty empty_like empty_strided empty_permuted new_empty new_empty_strided zeros zeros_like new_zeros
+zero_ fill_ full full_like new_full ones ones_like new_ones view _unsafe_view reshape _reshape_alias
+alias as_strided detach detach_ contiguous expand expand_as unsqueeze squeeze t transpose permute
+select slice narrow flatten unflatten view_as split split_with_sizes chunk unbind size stride numel dim
+resize_ copy_ clone _to_copy to lift_fresh lift_fresh_copy item _local_scalar_dense is_nonzero
+result_type set_ resolve_conj resolve_neg _has_compatible_shallow_copy_type is_same_size type_as
+is_pinned record_stream
+""".split())
+
+#: Namespaces whose ops are bookkeeping, never compute (the profiler's markers).
+IGNORED_NAMESPACES = ("profiler::",)
+
+
+def computes(name: str, ext_namespace: str) -> bool:
+    """Is the dispatched op `name` ("aten::add.Tensor") PyTorch computing something, rather than
+    the candidate's own op (`ext_namespace`) or an op that allocates, views, copies or fills?
+    The run check's judge and the child's compute block (serve.py) use this one rule."""
+    if "::" not in name or name.startswith(ext_namespace + "::") or name.startswith(IGNORED_NAMESPACES):
+        return False
+    ns, base = name.split("::", 1)
+    return not (ns == "aten" and base.split(".")[0] in TRIVIAL_ATEN)
+
+
 #: Poison in every fresh buffer the candidate allocates, as (same-width integer dtype, bit
 #: pattern): all bits set, a NaN in every floating dtype, so "never written" is recognisable.
 #: glibc writes it into every malloc'd block in correctness calls (mallopt M_PERTURB, see

@@ -37,7 +37,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from sandbox.programs import protocol, seccomp
 from sandbox.programs.child_common import POISON_BITS
 from sandbox.programs.devices import get_device
-from sandbox.programs.serve import Ring, Server
+from sandbox.programs.serve import ComputeBlock, Ring, Server
 from sandbox.programs.tripwires import clock_aliases, perturb_malloc, watched
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,8 @@ def main(argv: list[str]) -> int:
         # The profiler's first use imports lazily and rewraps a few torch functions: do it
         # now, so the snapshot below sees the final objects and only the candidate's count.
         observe(lambda: torch.empty(1).add_(1), ())
+    with ComputeBlock(None):  # its first use imports lazily too (torch.manual_seed gets rewrapped)
+        torch.empty(1).add_(1)
     before, clocks = watched(), clock_aliases()
     if setup.get("filter", True):
         notes.append(seccomp.install())
@@ -170,7 +172,7 @@ def main(argv: list[str]) -> int:
                                                         f"{type(err).__name__}: {err}"[:1000]})
         return 0
     server = Server(fn, ring, dev, reader, out_fd, watched=before, clocks=clocks, keep_outputs=bool(setup.get("keep")),
-                    watched_call=observe, own_modes=(_Tracer,))
+                    watched_call=observe, own_modes=(_Tracer,), block_namespace=setup["ext_namespace"])
     server.reply({**server.status(), "kind": "loaded", "notes": notes, "ring": ring.addr})
     server.run()
     return 0

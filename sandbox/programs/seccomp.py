@@ -14,6 +14,9 @@ can never be removed, only made stricter, so the candidate cannot undo it.
     pidfd_send_signal, kcmp, unshare, setns, mount, execve/execveat, tkill, kill or tgkill
     aimed at another process, prctl(PR_SET_DUMPABLE) (which would refuse the parent's reads
     of its memory): EPERM.
+  * changing the cores or the scheduling it was given (sched_setaffinity, sched_setscheduler,
+    sched_setattr): EPERM. A CPU timing lane owns its cores; a candidate that widened its
+    set would time against a reference held to fewer cores, and take cores from other lanes.
 
 Pure ctypes; x86_64 and aarch64. Elsewhere `install` says why it did nothing.
 """
@@ -50,7 +53,7 @@ ARCHES: dict[str, dict] = {
         "eperm": {"ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "userfaultfd": 323,
                   "perf_event_open": 298, "bpf": 321, "pidfd_getfd": 438, "pidfd_send_signal": 424,
                   "kcmp": 312, "unshare": 272, "setns": 308, "mount": 165, "execve": 59, "execveat": 322,
-                  "tkill": 200},
+                  "tkill": 200, "sched_setaffinity": 203, "sched_setscheduler": 144, "sched_setattr": 314},
     },
     "aarch64": {
         "audit": 0xC00000B7, "seccomp": 277, "x32_bit": None,
@@ -59,7 +62,7 @@ ARCHES: dict[str, dict] = {
         "eperm": {"ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "userfaultfd": 282,
                   "perf_event_open": 241, "bpf": 280, "pidfd_getfd": 438, "pidfd_send_signal": 424,
                   "kcmp": 272, "unshare": 97, "setns": 268, "mount": 40, "execve": 221, "execveat": 281,
-                  "tkill": 130},
+                  "tkill": 130, "sched_setaffinity": 122, "sched_setscheduler": 119, "sched_setattr": 274},
     },
 }
 #: What the process-creation family is called in reports (the parent's reason quotes it).
@@ -131,7 +134,8 @@ def install(own_pid: int | None = None) -> str:
     if rc != 0:
         return f"no system-call filter: seccomp() failed ({os.strerror(ctypes.get_errno())})"
     return (f"system calls: {KILLED_FOR} kill the process (SIGSYS); ptrace, process_vm_*, userfaultfd, "
-            f"execve, signals to other processes and PR_SET_DUMPABLE are refused")
+            f"execve, signals to other processes, PR_SET_DUMPABLE and changes of its cores or scheduling "
+            f"are refused")
 
 
 __all__ = ["ARCHES", "KILLED_FOR", "install", "program"]

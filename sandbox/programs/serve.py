@@ -18,9 +18,10 @@ import traceback
 from typing import Callable
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from sandbox.programs import protocol
-from sandbox.programs.child_common import flatten_outputs
+from sandbox.programs.child_common import computes, flatten_outputs
 from sandbox.programs.tripwires import changed, modes_left, rebound
 
 # Bound before any candidate code runs.
@@ -88,6 +89,25 @@ def _error(err: BaseException) -> dict:
     return {"error": msg[:1000], "traceback": traceback.format_exc(limit=4)[-2000:]}
 
 
+class ComputeBlock(TorchDispatchMode):
+    """A `blocked` timed call: PyTorch's compute ops raise (the judge's rule: anything but the
+    candidate's own ops and ops that allocate, view, copy or fill). With no namespace it only
+    passes ops through, so the reference's child pays the same mode on its blocked calls and
+    the parent can tell the mode's own cost from the work. The parent compares the candidate's
+    blocked calls with its ordinary ones (harness/execute/timing.py): speed that exists only
+    while PyTorch can compute is not the candidate's own."""
+
+    def __init__(self, own_namespace: str | None) -> None:
+        super().__init__()
+        self.own = own_namespace
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func._schema.name
+        if self.own is not None and computes(name, self.own):
+            raise RuntimeError(f"PyTorch's compute is unavailable in this call: {name}")
+        return func(*args, **(kwargs or {}))
+
+
 class Server:
     """One child's side of the conversation. `watched_call(fn, args)` runs a replay under the
     runner's observers and returns (result, trace); `extra(op, msg)` answers other ops."""
@@ -95,10 +115,12 @@ class Server:
     def __init__(self, fn: Callable, ring: Ring, device, reader: protocol.LineReader, out_fd: int, *,
                  watched: dict | None = None, clocks: list | None = None, keep_outputs: bool = False,
                  watched_call: Callable | None = None, own_modes: tuple = (),
-                 extra: Callable[[str, dict], dict] | None = None) -> None:
+                 extra: Callable[[str, dict], dict] | None = None, block_namespace: str | None = None) -> None:
         self.fn, self.ring, self.dev, self.reader, self.out_fd = fn, ring, device, reader, out_fd
         self.watched, self.clocks = watched, clocks
         self.keep_outputs, self.watched_call, self.own_modes, self.extra = keep_outputs, watched_call, own_modes, extra
+        self.block_namespace = block_namespace
+        """The candidate's op namespace (its child), None in the reference's: see ComputeBlock."""
         self.kept: dict[int, object] = {}
         self.hold: list = []
 
@@ -123,13 +145,20 @@ class Server:
             if watched and self.watched_call is not None:
                 result, out["trace"] = self.watched_call(self.fn, args)
             else:
+                block = ComputeBlock(self.block_namespace) if msg.get("blocked") else None
                 timer = self.dev.timer()
                 self.dev.wake()
                 self.dev.sync()
-                timer.start()
-                result = self.fn(*args)
-                out["t_ns"] = timer.stop()  # synchronises the device first
-                out["modes_left"] = modes_left(self.own_modes)
+                if block is not None:
+                    block.__enter__()
+                try:
+                    timer.start()
+                    result = self.fn(*args)
+                    out["t_ns"] = timer.stop()  # synchronises the device first
+                finally:
+                    if block is not None:
+                        block.__exit__(None, None, None)
+                out["modes_left"] = modes_left((*self.own_modes, ComputeBlock))
             out["outputs"], self.hold = describe(result, self.dev)
             if self.keep_outputs and not watched:
                 self.kept[i] = result  # alive, so a later write into it shows, and reuse is aliasing
@@ -172,4 +201,4 @@ class Server:
                 self.reply({"kind": "error", "seq": msg.get("seq"), "error": f"unknown op {op!r}"})
 
 
-__all__ = ["Ring", "Server", "describe", "stop_self"]
+__all__ = ["ComputeBlock", "Ring", "Server", "describe", "stop_self"]

@@ -10,6 +10,7 @@ import torch
 from harness.inputs.cases import Case, KernelSpec
 from harness.checks.base import CheckContext, GradeOptions
 from harness.checks.run import check_run
+from harness.checks.speedup import check_speedup
 from sandbox.programs.child_common import POISON_BITS
 from harness.execute.judge import CallJudgement, judge_outputs, summarize
 from tests.expected import read_expected
@@ -22,7 +23,8 @@ REQUIRED = {"calls_torch_op", "computes_in_pytorch", "returns_input", "returns_c
             "reads_reference_output", "monkeypatches_checker_or_timer", "partial_work", "mutates_inputs"}
 #: Issue 24: one project per route out of the candidate's process (docs/validation.md, "Threat model").
 TRUST_ROUTES = {"forges_records", "rewrites_outputs", "rebinds_clock", "behaves_when_traced",
-                "prefetches_later_inputs", "reads_seeds", "hides_torch_in_op", "defers_work", "leaves_processes"}
+                "prefetches_later_inputs", "reads_seeds", "hides_torch_in_op", "defers_work", "leaves_processes",
+                "torch_when_unwatched"}
 
 
 def test_every_cpu_category_has_a_project() -> None:
@@ -33,13 +35,17 @@ def test_every_cpu_category_has_a_project() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CPU_CHEATS)
 def test_cheat_fails_for_its_reason(name: str, tmp_path: Path) -> None:
-    expected = read_expected(CHEATS / name).reason
+    spec = read_expected(CHEATS / name)
+    expected = spec.reason
     case = Case(input="fixture", kernel=KernelSpec(
         op="rmsnorm", api="rms_norm(input, weight, eps)", shapes=[[7, 1000], [3, 4095], [2, 3, 64]],
         dtypes=["float32", "bfloat16"], checks=["run"]))
     ctx = CheckContext(case=case, text="", project_dir=CHEATS / name, level="run", device="cpu",
                        artifacts=tmp_path / "art", options=GradeOptions(timed_iters=20))
     result = check_run(ctx)
+    if spec.check == "speedup":  # right on every call: only the timing can show it
+        assert result.status == "pass", (result.reason, [f.reason for f in result.findings])
+        result = check_speedup(ctx)
     assert result.status == "fail", result.reason
     assert result.device == "cpu"
     # The first (most specific) error is the check's one-line reason, and it names the cheat.

@@ -179,3 +179,21 @@ def test_own_package_data_is_a_warning_and_an_error_without_that_rule(tmp_path, 
     monkeypatch.setattr(scan_source, "READ_CALLS", re.compile(r"(?!)"))  # no path is the package's own
     dropped = check_scan(ctx)
     assert dropped.status == "fail" and "reads_data" in dropped.reason
+
+
+@needs_nvcc
+def test_a_compile_past_the_time_limit_is_no_verdict_on_a_checked_project(tmp_path):
+    """A maintainer's `check` whose unit runs past --timeout (paged-attention's heaviest units
+    on a loaded 2-core machine) gets an error naming the limit, not a failure of the project."""
+    import secrets
+    import shutil
+
+    project = tmp_path / "slow"
+    shutil.copytree(COMPAT / "ptx_legacy", project)
+    cu = next(project.rglob("*.cu"))
+    cu.write_text(cu.read_text() + f"\n// {secrets.token_hex(8)}: a fresh unit, never in the cache\n")
+    found = check_project(project, level="compile", timeout_s=0.05)
+    result = _by_name(found.results)["compile"]
+    assert result.status == "error", (result.status, result.reason)
+    assert "checker's limit of 0.05 s" in result.reason and "--timeout" in result.reason
+    assert exit_code(found.results, strict=False) == 3

@@ -142,6 +142,26 @@ def test_a_filtered_child_that_forks_is_killed() -> None:
     assert out.returncode == -signal.SIGSYS, (out.returncode, out.stderr[-500:])
 
 
+def test_a_filtered_child_cannot_widen_its_cores() -> None:
+    """The cores a timing lane gives the child are the cores it keeps: widening them is refused."""
+    code = ("import os, sys\n"
+            "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+            "from sandbox.programs import seccomp\n"
+            "print(seccomp.install(), flush=True)\n"
+            "try:\n"
+            "    os.sched_setaffinity(0, range(os.cpu_count()))\n"
+            "    print('widened', flush=True)\n"
+            "except PermissionError:\n"
+            "    print('refused', flush=True)\n"
+            "print(len(os.sched_getaffinity(0)), flush=True)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    lines = out.stdout.splitlines()
+    if lines and lines[0].startswith("no system-call filter"):
+        pytest.skip(lines[0])
+    assert lines[1:] == ["refused", "1"], (out.stdout, out.stderr[-500:])
+
+
 def test_input_layers_differ_in_every_row() -> None:
     """x0 (from the seed), x1 (the decoy staged ahead) and x2 (the real input) differ in every row
     of every floating input, so an answer made from the seed or from an early look is wrong everywhere."""
@@ -152,3 +172,37 @@ def test_input_layers_differ_in_every_row() -> None:
         assert bool((a != b).any(dim=-1).all())
     again = make_layers(ref, [6, 64], "float32", base_seed=1234, index=0)
     assert torch.equal(again.real[0], x2)  # the same secret seed gives the same inputs
+
+
+def test_own_work_compares_blocked_calls_less_the_mode_s_cost() -> None:
+    """Speed that exists only while PyTorch can compute is not the candidate's own; an honest
+    candidate pays the blocking mode as the reference does, and is not flagged for it."""
+    from harness.execute.timing import own_work_problem
+
+    us = 1_000
+    ref, ref_blocked = [300 * us] * 6, [420 * us] * 6  # the mode costs the reference 120 us
+    honest, honest_blocked = [250 * us] * 6, [300 * us] * 6  # fewer ops: the mode costs it less
+    assert own_work_problem(honest, honest_blocked, ref, ref_blocked)[0] is None
+    # PyTorch's speed unwatched (250 us), its own slow kernel once PyTorch cannot compute (5 ms).
+    problem, metrics = own_work_problem(honest, [5_000 * us] * 6, ref, ref_blocked)
+    assert problem and problem.startswith("computes with PyTorch when it is not watched")
+    assert metrics["blocked_mode_cost_us"] == 120 and metrics["blocked_excess_us"] > metrics["blocked_slack_us"]
+    # Within the tolerance (60 us + 30% of the call): noise, not a finding.
+    assert own_work_problem(honest, [(250 + 120 + 100) * us] * 6, ref, ref_blocked)[0] is None
+
+
+def test_the_compute_block_refuses_pytorch_compute_but_not_allocation() -> None:
+    """The child's compute block, the same rule as the judge's: the candidate's own ops and ops
+    that allocate, view, copy or fill go through; anything else PyTorch computes raises."""
+    from sandbox.programs.serve import ComputeBlock
+
+    x = torch.randn(4, 8)
+    with ComputeBlock("_my_ext_cpu_abc"):
+        y = torch.empty_like(x)
+        y.copy_(x)
+        z = x.view(8, 4).contiguous().to(torch.float64)
+        with pytest.raises(RuntimeError, match="PyTorch's compute is unavailable in this call: aten::"):
+            x.pow(2).mean(-1)
+    assert torch.equal(y, x) and z.shape == (8, 4)
+    with ComputeBlock(None):  # the reference's side: passes everything through
+        assert torch.allclose(x.pow(2).mean(-1), (x * x).mean(-1))
