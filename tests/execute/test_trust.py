@@ -124,6 +124,17 @@ def test_the_parent_reads_a_stopped_child_memory(tmp_path: Path) -> None:
         proc.wait(timeout=10)
 
 
+def _filtered_child(code: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run `code` (which installs the filter and prints its line first); skip where no filter
+    can be installed on this machine."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    lines = out.stdout.splitlines()
+    if lines and lines[0].startswith("no system-call filter"):
+        pytest.skip(lines[0])
+    return out, lines
+
+
 def test_a_filtered_child_that_forks_is_killed() -> None:
     """The filter is installed before the candidate's code, and a process start ends the child."""
     code = ("import os, sys\n"
@@ -133,11 +144,7 @@ def test_a_filtered_child_that_forks_is_killed() -> None:
             "print('thread ok', flush=True)\n"
             "os.fork()\n"
             "print('forked', flush=True)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).resolve().parents[2])
-    lines = out.stdout.splitlines()
-    if lines and lines[0].startswith("no system-call filter"):
-        pytest.skip(lines[0])
+    out, lines = _filtered_child(code)
     assert "thread ok" in lines and "forked" not in out.stdout
     assert out.returncode == -signal.SIGSYS, (out.returncode, out.stderr[-500:])
 
@@ -154,11 +161,7 @@ def test_a_filtered_child_cannot_widen_its_cores() -> None:
             "except PermissionError:\n"
             "    print('refused', flush=True)\n"
             "print(len(os.sched_getaffinity(0)), flush=True)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).resolve().parents[2])
-    lines = out.stdout.splitlines()
-    if lines and lines[0].startswith("no system-call filter"):
-        pytest.skip(lines[0])
+    out, lines = _filtered_child(code)
     assert lines[1:] == ["refused", "1"], (out.stdout, out.stderr[-500:])
 
 
