@@ -163,18 +163,22 @@ def _cuda(ctx: CheckContext, project: ProjectInfo, findings: list[Finding], metr
     ctx.state["cuda_objects"] = [
         {"path": r.object_path, "source": r.rel, "kernel": r.kernel, "arches": r.arches}
         for r in results if r.ok and r.compiler == "nvcc" and r.object_path]
+    timed_out = []
     for r in results:
         if r.ok:
+            continue
+        if r.timed_out and ctx.case is None:
+            # A project checked on its own (a maintainer's CI): the checker's time limit is no
+            # verdict on it. A model's answer that compiles past the limit still fails its case.
+            timed_out.append(r.rel)
+            findings.append(Finding(severity="note", key=r.rel, reason=r.reason))
             continue
         if r.errors:
             for err in r.errors[:MAX_ERRORS_PER_UNIT]:
                 findings.append(Finding(severity="error", key=err.where(), reason=err.message))
         else:
             findings.append(Finding(severity="error", key=r.rel, reason=r.reason or "compile failed"))
-    timed_out = [r.rel for r in results if r.timed_out]
-    if timed_out and ctx.case is None:
-        # A project checked on its own (a maintainer's CI): the checker's time limit is no
-        # verdict on it. A model's answer that compiles past the limit still fails its case.
+    if timed_out:
         ctx.state["compile_limit"] = (f"{', '.join(timed_out)}: the compiler ran past the checker's limit of "
                                       f"{ctx.options.compile_timeout_s:g} s per unit (no verdict on the project; "
                                       "raise it with --timeout)")
@@ -309,8 +313,7 @@ def check_compile(ctx: CheckContext) -> CheckResult:
             parts.append("not linked or loaded (torch here is a CPU build)")  # a skipped step, said in the reason
     if ctx.device == "cpu" and cpu_skip is None:
         parts.append("CPU extension built" + (" (cached)" if metrics.get("cpu_cache_hit") else ""))
-    if (limit := ctx.state.get("compile_limit")) and not any(
-            f.severity == "error" and "timed out" not in f.reason for f in findings):
+    if (limit := ctx.state.get("compile_limit")) and not any(f.severity == "error" for f in findings):
         result = CheckResult.error(NAME, str(limit))
         result.findings, result.metrics = findings, metrics
         return result
