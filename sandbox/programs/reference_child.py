@@ -19,7 +19,7 @@ import torch
 from sandbox.programs import protocol
 from sandbox.programs.child_common import flatten_outputs, import_by_path
 from sandbox.programs.devices import get_device
-from sandbox.programs.serve import Ring, Server
+from sandbox.programs.serve import ComputeBlock, Ring, Server
 
 
 def _plain(value):
@@ -70,6 +70,7 @@ def main(argv: list[str]) -> int:
     ref = import_by_path(setup["reference_path"])
     ring = Ring(setup["ring_fd"], setup["ring_size"], setup["calls"])
     fn = compiled(ref.reference) if setup.get("compile") else ref.reference
+    ComputeBlock.warm()
     server = Server(fn, ring, dev, reader, out_fd, extra=outputs_op(ref, dev))
     server.reply({"kind": "loaded", "notes": [], "ring": ring.addr})
     server.run()

@@ -107,6 +107,13 @@ class ComputeBlock(TorchDispatchMode):
             raise RuntimeError(f"PyTorch's compute is unavailable in this call: {name}")
         return func(*args, **(kwargs or {}))
 
+    @staticmethod
+    def warm() -> None:
+        """The mode's first use imports lazily (a second or more on a busy machine, and
+        torch.manual_seed gets rewrapped): pay it at load, before any snapshot or timed call."""
+        with ComputeBlock(None):
+            torch.empty(1).add_(1)
+
 
 class Server:
     """One child's side of the conversation. `watched_call(fn, args)` runs a replay under the

@@ -192,6 +192,13 @@ def test_own_work_compares_blocked_calls_less_the_mode_s_cost() -> None:
     assert metrics["blocked_mode_cost_us"] == 120 and metrics["blocked_excess_us"] > metrics["blocked_slack_us"]
     # Within the tolerance (60 us + 30% of the call): noise, not a finding.
     assert own_work_problem(honest, [(250 + 120 + 100) * us] * 6, ref, ref_blocked)[0] is None
+    # A busy machine: most blocked calls of an honest candidate delayed by milliseconds, and
+    # the reference's calls too. Noise only adds time, so the fastest of each decides.
+    busy = [4_000 * us, 300 * us, 3_500 * us, 6_000 * us, 2_800 * us, 5_100 * us]
+    noisy_ref_blocked = [1_200_000 * us, 420 * us, 2_000 * us, 430 * us, 9_000 * us, 3_000 * us]
+    assert own_work_problem(honest, busy, ref + [12_000 * us], noisy_ref_blocked)[0] is None
+    # ...while slow on every blocked call stays slow on its fastest.
+    assert own_work_problem(honest, [5_000 * us + d for d in busy], ref, noisy_ref_blocked)[0]
 
 
 def test_the_compute_block_refuses_pytorch_compute_but_not_allocation() -> None:
