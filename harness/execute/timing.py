@@ -18,8 +18,9 @@ Outputs of timed calls are read by the parent at return like correctness outputs
 sampled ones are compared with the reference on every input layer (harness/checks/speedup.py).
 
 Spread among the timed calls come a few *blocked* ones (sandbox/programs/serve.py, ComputeBlock): in
-the candidate's child PyTorch's compute ops raise, in the reference's the same mode only passes
-ops through, so the reference measures what the mode itself costs. A candidate whose blocked
+the candidate's child PyTorch's compute ops raise; the reference's child runs its own eager
+function on the same inputs without the mode and under it passing ops through, which measures
+what the mode itself costs. A candidate whose blocked
 calls fail, or whose fastest blocked call takes longer than its usual one beyond that cost and
 the tolerance, got its speed from PyTorch whenever it was not watched: "computes with PyTorch
 when it is not watched".
@@ -149,6 +150,9 @@ class TimingOutcome:
     blocked: SideTiming = field(default_factory=SideTiming)
     """The candidate's blocked calls (parent's clock), and the reference's below."""
     blocked_reference: SideTiming = field(default_factory=SideTiming)
+    blocked_plain: SideTiming = field(default_factory=SideTiming)
+    """The reference's own (eager) function on the blocked calls' inputs, without the mode and
+    with it (blocked_reference): the difference is what the mode costs."""
 
     @property
     def speedup(self) -> float:
@@ -223,10 +227,10 @@ def run_timing(plan: RunPlan) -> TimingOutcome:
 
 
 def _one(session: ChildSession, ring: InputRing, flush: ParentFlush, k: int, inputs: CallInputs, side: str,
-         out: TimingOutcome, *, blocked: bool = False) -> dict | None:
+         out: TimingOutcome, *, blocked: bool = False, eager: bool = False) -> dict | None:
     ring.write(k, inputs.real)
     try:
-        reply = session.request({"op": "call", "call": k, "flush": not flush(k), "blocked": blocked})
+        reply = session.request({"op": "call", "call": k, "flush": not flush(k), "blocked": blocked, "eager": eager})
     except SessionDied as err:
         if side == "reference":
             raise RuntimeError(f"reference timing child failed: {death_reason(err.result)}") from err
@@ -287,10 +291,12 @@ def _blocked_pair(plan: RunPlan, ref, cand: ChildSession, refs: ChildSession, ri
         return False
     out.checked.append((k, read_outputs(cand, reply.msg)))  # right, too, not merely quick
     out.inputs[k] = inputs
-    # torch.compile'd references are not run under a dispatch mode (it would recompile them):
-    # their side counts the mode as free, which only makes the comparison stricter.
-    mine = _one(refs, ring_r, flush, k, inputs, "reference", out, blocked=tp.baseline != "compile")
-    for sink, rep in ((out.blocked, {"msg": reply.msg, "parent_ns": reply.parent_ns}), (out.blocked_reference, mine)):
+    # The reference's own function, eager even against a torch.compile baseline (a compiled
+    # function under a dispatch mode recompiles), without the mode and with it.
+    plain = _one(refs, ring_r, flush, k, inputs, "reference", out, eager=True)
+    mine = _one(refs, ring_r, flush, k, inputs, "reference", out, blocked=True, eager=True)
+    for sink, rep in ((out.blocked, {"msg": reply.msg, "parent_ns": reply.parent_ns}), (out.blocked_plain, plain),
+                      (out.blocked_reference, mine)):
         sink.parent_ns.append(int(rep["parent_ns"]))
         sink.inproc_ns.append(int(rep["msg"].get("t_ns") or 0))
     return True
@@ -336,7 +342,7 @@ def _figures(out: TimingOutcome, rounds: int) -> float:
     return check.floor_ns
 
 
-def own_work_problem(ordinary: list[int], blocked: list[int], ref_ordinary: list[int],
+def own_work_problem(ordinary: list[int], blocked: list[int], ref_plain: list[int],
                      ref_blocked: list[int]) -> tuple[str | None, dict]:
     """Is the candidate slower with PyTorch's compute unavailable than without, beyond what the
     blocking mode itself costs and the tolerance? Pure, on the figures per call (the candidate's
@@ -346,10 +352,10 @@ def own_work_problem(ordinary: list[int], blocked: list[int], ref_ordinary: list
     fastest: an honest candidate's best blocked call is about its usual call plus the mode's
     cost, while one that needs PyTorch to be fast is slow on every blocked call, the fastest
     too. Its usual call is its median (the speedup's figure). The mode's cost is the
-    reference's fastest blocked call less its fastest ordinary one (the same mode, passing
-    through): like for like, so noise in one median does not pass for the mode's cost."""
+    reference's fastest blocked call less its fastest plain one (its own eager function on the
+    same inputs, without the mode): like for like, so noise in a median does not pass for it."""
     cand, cand_b = statistics.median(ordinary), min(blocked)
-    mode_cost = max(0.0, min(ref_blocked) - min(ref_ordinary))
+    mode_cost = max(0.0, min(ref_blocked) - min(ref_plain))
     excess = cand_b - mode_cost - cand
     slack = ABS_SLACK_NS + REL_SLACK * cand
     metrics = {"blocked_calls": len(blocked), "blocked_candidate_us": cand_b / 1e3,
@@ -369,12 +375,12 @@ def _own_work(out: TimingOutcome, floor_ns: float) -> None:
     over all its calls rather than the overhead of its one paired call: a scheduling delay in
     that call would otherwise lower the floor (and take the candidate's own clock on trust)
     or raise an honest figure."""
-    b, rb, r = out.blocked, out.blocked_reference, out.reference
-    if not b.parent_ns or len(b.parent_ns) != len(rb.parent_ns) or not out.candidate.times_ns:
+    b, rb, rp, r = out.blocked, out.blocked_reference, out.blocked_plain, out.reference
+    if not b.parent_ns or not (len(b.parent_ns) == len(rb.parent_ns) == len(rp.parent_ns)) or not out.candidate.times_ns:
         return
-    overhead = statistics.median(p - t for p, t in zip(r.parent_ns + rb.parent_ns, r.inproc_ns + rb.inproc_ns))
+    overhead = statistics.median(p - t for side in (r, rp, rb) for p, t in zip(side.parent_ns, side.inproc_ns))
     blocked = [max(t, int(pc - overhead - floor_ns)) for pc, t in zip(b.parent_ns, b.inproc_ns)]
-    problem, metrics = own_work_problem(out.candidate.times_ns, blocked, r.inproc_ns, rb.inproc_ns)
+    problem, metrics = own_work_problem(out.candidate.times_ns, blocked, rp.inproc_ns, rb.inproc_ns)
     out.metrics.update(metrics)
     if problem:
         out.problems.append(("unwatched", problem))

@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     ring = Ring(setup["ring_fd"], setup["ring_size"], setup["calls"])
     fn = compiled(ref.reference) if setup.get("compile") else ref.reference
     ComputeBlock.warm()
-    server = Server(fn, ring, dev, reader, out_fd, extra=outputs_op(ref, dev))
+    server = Server(fn, ring, dev, reader, out_fd, extra=outputs_op(ref, dev), eager=ref.reference)
     server.reply({"kind": "loaded", "notes": [], "ring": ring.addr})
     server.run()
     return 0

@@ -122,12 +122,16 @@ class Server:
     def __init__(self, fn: Callable, ring: Ring, device, reader: protocol.LineReader, out_fd: int, *,
                  watched: dict | None = None, clocks: list | None = None, keep_outputs: bool = False,
                  watched_call: Callable | None = None, own_modes: tuple = (),
-                 extra: Callable[[str, dict], dict] | None = None, block_namespace: str | None = None) -> None:
+                 extra: Callable[[str, dict], dict] | None = None, block_namespace: str | None = None,
+                 eager: Callable | None = None) -> None:
         self.fn, self.ring, self.dev, self.reader, self.out_fd = fn, ring, device, reader, out_fd
         self.watched, self.clocks = watched, clocks
         self.keep_outputs, self.watched_call, self.own_modes, self.extra = keep_outputs, watched_call, own_modes, extra
         self.block_namespace = block_namespace
         """The candidate's op namespace (its child), None in the reference's: see ComputeBlock."""
+        self.eager = eager
+        """The reference's own function when `fn` is its torch.compile'd form: calls that ask for
+        `eager` run it (the mode's cost is measured on it; a compiled function under a mode recompiles)."""
         self.kept: dict[int, object] = {}
         self.hold: list = []
 
@@ -160,7 +164,7 @@ class Server:
                     block.__enter__()
                 try:
                     timer.start()
-                    result = self.fn(*args)
+                    result = (self.eager if msg.get("eager") and self.eager else self.fn)(*args)
                     out["t_ns"] = timer.stop()  # synchronises the device first
                 finally:
                     if block is not None:
