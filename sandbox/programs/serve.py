@@ -101,6 +101,14 @@ class ComputeBlock(TorchDispatchMode):
         super().__init__()
         self.own = own_namespace
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # TorchDispatchMode otherwise wraps __torch_dispatch__ in torch._dynamo.disable, whose
+        # first call imports torch._dynamo (1.4-1.7 s in every child, and it rewraps
+        # torch.manual_seed). Nothing of ours is compiled under the mode: a torch.compile
+        # reference runs eager when blocked.
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func._schema.name
         if self.own is not None and computes(name, self.own):
@@ -109,8 +117,8 @@ class ComputeBlock(TorchDispatchMode):
 
     @staticmethod
     def warm() -> None:
-        """The mode's first use imports lazily (a second or more on a busy machine, and
-        torch.manual_seed gets rewrapped): pay it at load, before any snapshot or timed call."""
+        """Whatever the mode's first use imports lazily is paid at load, before the tripwires'
+        snapshot and the first timed call."""
         with ComputeBlock(None):
             torch.empty(1).add_(1)
 
