@@ -17,13 +17,13 @@ clock, inside the call, is finer but is the candidate's to rebind; so:
 Outputs of timed calls are read by the parent at return like correctness outputs, and the
 sampled ones are compared with the reference on every input layer (harness/checks/speedup.py).
 
-Spread among the timed calls come a few *blocked* ones (sandbox/programs/serve.py, ComputeBlock): in
-the candidate's child PyTorch's compute ops raise; the reference's child runs its own eager
-function on the same inputs without the mode and under it passing ops through, which measures
-what the mode itself costs. A candidate whose blocked
-calls fail, or whose fastest blocked call takes longer than its usual one beyond that cost and
-the tolerance, got its speed from PyTorch whenever it was not watched: "computes with PyTorch
-when it is not watched".
+Spread among the timed calls come a few *blocked* ones (sandbox/programs/serve.py,
+ComputeBlock): in the candidate's child PyTorch's compute ops raise; the reference's child runs
+its own eager function on the same inputs without the mode and under it passing ops through,
+which measures what the mode itself costs. A candidate whose blocked calls fail, or whose
+fastest blocked call takes longer than its usual one beyond that cost and the tolerance, got
+its speed from PyTorch whenever it was not watched: "computes with PyTorch when it is not
+watched".
 """
 
 from __future__ import annotations
