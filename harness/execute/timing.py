@@ -376,7 +376,8 @@ def _own_work(out: TimingOutcome, floor_ns: float) -> None:
     that call would otherwise lower the floor (and take the candidate's own clock on trust)
     or raise an honest figure."""
     b, rb, rp, r = out.blocked, out.blocked_reference, out.blocked_plain, out.reference
-    if not b.parent_ns or not (len(b.parent_ns) == len(rb.parent_ns) == len(rp.parent_ns)) or not out.candidate.times_ns:
+    paired = len(b.parent_ns) == len(rb.parent_ns) == len(rp.parent_ns)
+    if not b.parent_ns or not paired or not out.candidate.times_ns:
         return
     overhead = statistics.median(p - t for side in (r, rp, rb) for p, t in zip(side.parent_ns, side.inproc_ns))
     blocked = [max(t, int(pc - overhead - floor_ns)) for pc, t in zip(b.parent_ns, b.inproc_ns)]
